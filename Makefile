@@ -1,0 +1,72 @@
+# Every target sets up what it needs: a fresh machine only needs make, git and a Python 3.13 interpreter
+# (found on PATH or under pyenv). The SAM CLI lives in its own virtual environment because it pins pydantic.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY313 ?= $(shell for p in "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 "$$(command -v python3.13)" /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	[ -n "$$p" ] && [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(abspath $(SAM_VENV))/bin/sam
+SAM_CLI_VERSION := 1.170.0
+# sam build (without containers) needs the runtime's interpreter as `python3.13` on PATH.
+export PATH := $(dir $(PY313)):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export SAM_CLI = $(SAM)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: check-python
+check-python:
+	@[ -n "$(PY313)" ] || { echo "Python 3.13 not found: install it (e.g. 'pyenv install 3.13') or pass PY313=/path/to/python3.13" >&2; exit 1; }
+
+$(VENV)/.installed: pyproject.toml | check-python
+	$(PY313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed: | check-python
+	$(PY313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: $(VENV)/.installed ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy (strict) on the domain package
+	$(VENV)/bin/mypy
+
+.PHONY: validate
+validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
+	$(SAM) validate --lint
+
+.PHONY: build
+build: $(SAM_VENV)/.installed ## sam build (arm64 layer, no container needed)
+	$(SAM) build
+
+.PHONY: test
+test: install lint typecheck ## everything CI runs: lint, types, unit, integration and template tests
+	$(VENV)/bin/pytest
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
+	$(VENV)/bin/pytest tests/unit
+
+.PHONY: clean
+clean: ## remove build output and virtual environments
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .local
