@@ -1,0 +1,58 @@
+"""Every error the ingest path raises on purpose. ``responses.py`` maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class FanoutError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class BadRequestError(FanoutError):
+    """The request is malformed in a way the sender cannot fix by retrying (400)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SignatureError(FanoutError):
+    """The Svix signature headers are missing, malformed, stale or do not match (401)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PayloadTooLargeError(FanoutError):
+    """The body would not fit in one SNS message together with its attributes (413)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes exceeds {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class SecretNotConfiguredError(FanoutError):
+    """The webhook secret is missing or is not a ``whsec_`` value yet (503 until an operator sets it)."""
+
+
+class DependencyError(FanoutError):
+    """An AWS call failed in a way a later retry can fix (503). ``service`` names the dependency."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service}: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+class ClaimInProgressError(FanoutError):
+    """Another invocation holds the claim on this event id and its lease has not expired (409)."""
+
+    def __init__(self, event_id: str, lease_expires_at: int) -> None:
+        super().__init__(event_id)
+        self.event_id = event_id
+        self.lease_expires_at = lease_expires_at
+
+
+class ConfigurationError(FanoutError):
+    """The function's environment is incomplete or invalid; raised at cold start."""

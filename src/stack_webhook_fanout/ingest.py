@@ -1,0 +1,154 @@
+"""The ingest flow: verify, parse, claim, publish, mark. Plain code that tests call directly."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from .errors import BadRequestError, DependencyError, PayloadTooLargeError, SignatureError
+from .event_parser import ParsedEvent, attribute_safe, parse_event
+from .event_store import AlreadyPublished
+from .observability import logger
+from .signature import standard_headers
+from .topics import SNS_MAX_MESSAGE_BYTES, message_attributes, message_size
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .event_store import Claim, EventStore
+    from .publisher import SnsPublisher
+    from .topics import TopicRouter
+    from .webhook_secret import WebhookSecretSource
+
+# Verification failures whose verdict may change with another secret: worth a (rate-limited) secret refresh.
+_SECRET_DEPENDENT_REASONS = frozenset({"no_matching_signature", "malformed_signature"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """The raw body and the headers of one delivery (header names in any case)."""
+
+    body: bytes
+    headers: Mapping[str, str]
+
+
+class Outcome(StrEnum):
+    PUBLISHED = "published"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What happened to an accepted delivery."""
+
+    outcome: Outcome
+    event_id: str
+    event: ParsedEvent
+    topic_arn: str | None = None
+    message_id: str | None = None
+    attempt: int = 0
+
+
+class IngestService:
+    """Turn a verified delivery into exactly one SNS publication per svix-id (in the normal case).
+
+    Raises the errors of ``errors.py``; ``http_api.py`` maps them to statuses.
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets: WebhookSecretSource,
+        store: EventStore,
+        publisher: SnsPublisher,
+        router: TopicRouter,
+    ) -> None:
+        self._secrets = secrets
+        self._store = store
+        self._publisher = publisher
+        self._router = router
+
+    def ingest(self, request: WebhookRequest) -> IngestResult:
+        body = request.body
+        # Cheap gate before any HMAC: a body this large can never be published.
+        if len(body) > SNS_MAX_MESSAGE_BYTES:
+            raise PayloadTooLargeError(len(body), SNS_MAX_MESSAGE_BYTES)
+        self._verify(body, request.headers)
+
+        ids = standard_headers(request.headers)
+        event_id = attribute_safe(ids["webhook-id"])
+        if event_id is None:
+            raise BadRequestError("invalid_event_id")
+        timestamp = ids["webhook-timestamp"]
+        logger.append_keys(event_id=event_id)
+
+        event = parse_event(body)
+        attributes = message_attributes(event, event_id, timestamp)
+        size = message_size(body, attributes)
+        if size > SNS_MAX_MESSAGE_BYTES:
+            raise PayloadTooLargeError(size, SNS_MAX_MESSAGE_BYTES)
+        logger.append_keys(event_type=event.event_type, body_bytes=len(body))
+
+        body_text = body.decode()  # verification already proved it is UTF-8
+        body_sha256 = hashlib.sha256(body).hexdigest()
+        claimed = self._store.claim(
+            event_id,
+            event_type=event.event_type or "unreadable",
+            body=body_text,
+            body_sha256=body_sha256,
+            event_timestamp=timestamp,
+        )
+        if isinstance(claimed, AlreadyPublished):
+            if claimed.body_sha256 not in (None, body_sha256):
+                logger.warning(
+                    "duplicate id with a different body; the first body stands",
+                    extra={"outcome": "duplicate"},
+                )
+            return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id, event=event)
+        return self._publish(claimed, event, body_text, attributes)
+
+    def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        verifier = self._secrets.verifier()
+        try:
+            verifier.verify(body, headers)
+        except SignatureError as exc:
+            if exc.reason not in _SECRET_DEPENDENT_REASONS:
+                raise
+            # The secret may have been rotated since it was cached; refresh_after_failure rate-limits the refetch.
+            refreshed = self._secrets.refresh_after_failure()
+            if refreshed is None:
+                raise
+            refreshed.verify(body, headers)
+
+    def _publish(
+        self, claim: Claim, event: ParsedEvent, body_text: str, attributes: Mapping[str, object]
+    ) -> IngestResult:
+        topic_arn = self._router.topic_for(event)
+        try:
+            message_id = self._publisher.publish(topic_arn, body_text, attributes)  # type: ignore[arg-type]
+        except DependencyError:
+            # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
+            self._store.release(claim)
+            raise
+        try:
+            marked = self._store.mark_published(claim, topic_arn=topic_arn, message_id=message_id)
+        except DependencyError as exc:
+            # Published but not recorded. Answering 5xx would make the sender retry and publish a second time;
+            # the record stays "claimed", and only a redelivery after its lease could publish again.
+            logger.error(
+                "published but could not mark the record",
+                extra={"service": exc.service, "detail": exc.detail},
+            )
+        else:
+            if not marked:
+                logger.warning("claim was taken over before the publication was recorded")
+        return IngestResult(
+            outcome=Outcome.PUBLISHED,
+            event_id=claim.event_id,
+            event=event,
+            topic_arn=topic_arn,
+            message_id=message_id,
+            attempt=claim.attempt,
+        )
