@@ -1,0 +1,151 @@
+"""The webhook secret in Secrets Manager: not configured yet, set later, rotated."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from stack_webhook_fanout.devkit import cfn_template
+from stack_webhook_fanout.devkit.signing import new_secret
+
+from .support import TEMPLATE_PATH, header, signed_event_file, wait_past
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .support import Deployment
+
+pytestmark = pytest.mark.integration
+
+# Short cache times so that a test can wait them out.
+FAST_SECRET_CACHE = {"SECRET_MAX_AGE_SECONDS": "1", "SECRET_REFRESH_INTERVAL_SECONDS": "1"}
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    lines = []
+    for line in text.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(document, dict):
+            lines.append(document)
+    return lines
+
+
+def _template_placeholder() -> str:
+    """The SecretString the template creates the secret with, before the operator sets the real one."""
+    template = cfn_template.load_template(TEMPLATE_PATH)
+    value = cfn_template.properties(template, "WebhookSecret", "AWS::SecretsManager::Secret")["SecretString"]
+    assert isinstance(value, str)
+    return value
+
+
+def test_placeholder_secret_answers_503_with_how_to_set_it_then_works_once_set(
+    deploy: Callable[..., Deployment], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # given: the stack as deployed, its secret still holding the template's placeholder
+    deployment = deploy(secret_value=_template_placeholder(), **FAST_SECRET_CACHE)
+    real_secret = new_secret()
+    event = signed_event_file("user.created", real_secret)
+    handler = deployment.load_handler()
+
+    # when: Stack delivers, signed with the endpoint's real secret
+    status, answer = deployment.invoke(handler, event)
+
+    # then: retryable 503, nothing stored or published, and a log line telling the operator what to do
+    assert status == 503, answer
+    assert answer == {"error": "secret_not_configured"}
+    assert deployment.scan() == []
+    assert deployment.delivered() == []
+    errors = [line for line in _json_lines(capfd.readouterr().out) if line.get("level") == "ERROR"]
+    assert len(errors) == 1, errors
+    assert "whsec_" in errors[0]["detail"]
+    assert "aws secretsmanager put-secret-value" in errors[0]["detail"]
+
+    # when: the operator puts the real value, and Svix retries after the cache's age
+    fetched_before = time.time()
+    deployment.put_secret(real_secret)
+    wait_past(fetched_before + 1)
+    retry = signed_event_file("user.created", real_secret)
+    status, answer = deployment.invoke(handler, retry)
+
+    # then: the same execution environment accepts it
+    assert status == 200, answer
+    assert answer["status"] == "published"
+    assert [name for name, _ in deployment.delivered()] == ["user.created"]
+    # and no log line of the whole run holds the secret or the payload's personal data
+    logs = capfd.readouterr().out
+    assert header(retry, "svix-id") in logs  # the capture does hold the run's log lines
+    assert real_secret not in logs
+    assert real_secret.removeprefix("whsec_") not in logs
+    assert "jane@example.com" not in logs
+    assert "Jane Doe" not in logs
+
+
+def test_missing_secret_answers_503(deploy: Callable[..., Deployment]) -> None:
+    # given: the function points at a secret that does not exist (a wrong ExistingWebhookSecretArn)
+    deployment = deploy()
+    handler = deployment.load_handler(WEBHOOK_SECRET_ARN=f"{deployment.stack.name_prefix}/no-such-secret")
+
+    # when
+    status, answer = deployment.invoke(handler, signed_event_file("stack.test", deployment.stack.secret_value))
+
+    # then
+    assert status == 503, answer
+    assert answer == {"error": "secret_not_configured"}
+    assert deployment.scan() == []
+    assert deployment.delivered() == []
+
+
+def test_rotation_both_secrets_verify_then_only_the_new_one(deploy: Callable[..., Deployment]) -> None:
+    # given: a rotation in progress: the SecretString holds the old and the new value
+    old, new = new_secret(), new_secret()
+    deployment = deploy(secret_value=f"{old} {new}", **FAST_SECRET_CACHE)
+    handler = deployment.load_handler()
+
+    # when: deliveries signed with either secret arrive
+    old_signed = signed_event_file("team.created", old)
+    new_signed = signed_event_file("team.updated", new)
+    answers = [deployment.invoke(handler, old_signed), deployment.invoke(handler, new_signed)]
+
+    # then: both are accepted and published
+    assert [(s, a["status"]) for s, a in answers] == [(200, "published"), (200, "published")]
+    assert sorted(name for name, _ in deployment.delivered()) == ["team.created", "team.updated"]
+
+    # when: the rotation ends (only the new value left) and the cached secret has aged out
+    rotated_at = time.time()
+    deployment.put_secret(new)
+    wait_past(rotated_at + 1)
+    late_old = signed_event_file("team.deleted", old)
+    status_old, answer_old = deployment.invoke(handler, late_old)
+    status_new, answer_new = deployment.invoke(handler, signed_event_file("team.deleted", new))
+
+    # then: the old secret is refused, nothing of it stored or published; the new one still works
+    assert status_old == 401, answer_old
+    assert answer_old["reason"] == "no_matching_signature"
+    assert deployment.record(header(late_old, "svix-id")) is None
+    assert status_new == 200, answer_new
+    assert [name for name, _ in deployment.delivered()] == ["team.deleted"]
+
+
+def test_rotation_is_picked_up_after_a_failed_verification(deploy: Callable[..., Deployment]) -> None:
+    # given: an execution environment that cached the old secret (for the default 300 s)
+    old, new = new_secret(), new_secret()
+    deployment = deploy(secret_value=old, SECRET_REFRESH_INTERVAL_SECONDS="1")
+    handler = deployment.load_handler()
+    assert deployment.invoke(handler, signed_event_file("stack.test", old))[0] == 200
+    cached_at = time.time()
+
+    # when: the secret is replaced and a delivery signed with the new one arrives after the refresh interval
+    deployment.put_secret(new)
+    wait_past(cached_at + 1)
+    status, answer = deployment.invoke(handler, signed_event_file("stack.test", new))
+
+    # then: the failed verification refetched the secret and the delivery is accepted without waiting 300 s
+    assert status == 200, answer
+    assert answer["status"] == "published"
+    assert [name for name, _ in deployment.delivered()] == ["stack.test", "stack.test"]
