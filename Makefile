@@ -70,3 +70,19 @@ test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
 .PHONY: clean
 clean: ## remove build output and virtual environments
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .local
+
+DEV_OUTPUTS ?= .local/outputs.json
+export DEV_OUTPUTS
+
+.PHONY: dev
+dev: $(VENV)/.installed ## run the product locally: emulator + real handler on http://127.0.0.1:$${DEV_PORT:-3000}/webhooks/stack
+	$(PY) tools/dev.py
+
+.PHONY: send
+send: $(VENV)/.installed ## sign and post one sample event: make send TYPE=user.created [URL=... SECRET=...]
+	@[ -n "$(TYPE)" ] || { echo "usage: make send TYPE=<event type> [URL=<webhook url> SECRET=<whsec_...>]" >&2; exit 2; }
+	@$(PY) tools/send_event.py --type '$(TYPE)'
+
+.PHONY: send-all
+send-all: $(VENV)/.installed ## sign and post one sample of every type [URL=... SECRET=...]
+	@$(PY) tools/send_event.py --all

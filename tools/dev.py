@@ -1,0 +1,195 @@
+"""``make dev``: the whole product on this machine.
+
+Starts a moto server on loopback, provisions the table, the secret and every topic from the definitions
+``template.yaml`` uses, serves ``POST /webhooks/stack`` through the real ``lambda_handler`` (each request turned into an
+API Gateway HTTP API v2 event), subscribes a queue to every topic and prints one line per delivered message.
+Ctrl-C stops everything it started.
+
+Environment: ``DEV_PORT`` (default 3000), ``DEV_AWS_PORT`` (default 4566), ``DEV_OUTPUTS`` (default
+``.local/outputs.json``), ``STACK_WEBHOOK_SECRET`` (a ``whsec_`` value to use instead of a fresh one, e.g. the secret
+of a real Stack endpoint whose deliveries you forward here through a tunnel).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stack_webhook_fanout.devkit.emulator import (
+    DEFAULT_AWS_PORT,
+    LocalStack,
+    drain,
+    provision,
+    wait_until_ready,
+)
+from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body
+from stack_webhook_fanout.webhook_secret import parse_secret_string
+
+if TYPE_CHECKING:
+    from types import FrameType, ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# Anything a user configured that could point boto3 at a real account is removed from this process.
+_AWS_VARS_TO_DROP = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def start_emulator(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    moto_server = Path(sys.executable).with_name("moto_server")
+    log = log_path.open("wb")
+    return subprocess.Popen([str(moto_server), "-H", HOST, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+
+
+def isolate_from_real_aws(stack: LocalStack) -> None:
+    """Make this process's boto3 talk to the emulator only, with dummy credentials, whatever the user set."""
+    for name in _AWS_VARS_TO_DROP:
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ.update(stack.process_env())
+    # The request and delivery lines below say what happens; set these yourself to see the JSON logs and metrics.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+
+def load_handler() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ingest_app", REPO_ROOT / "functions" / "ingest" / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def subscribe_viewer(stack: LocalStack) -> str:
+    """A queue subscribed to every topic WITHOUT raw delivery: each message then says which topic it came from."""
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    queue_url = sqs.create_queue(QueueName="dev-fanout-view")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for topic_arn in stack.all_topic_arns:
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+def watch_deliveries(stack: LocalStack, queue_url: str, stop: threading.Event) -> None:
+    """Print one line per message delivered to any topic: type, event id, topic."""
+    while not stop.is_set():
+        try:
+            messages = drain(queue_url, stack=stack, wait_seconds=1)
+        except Exception as exc:  # the emulator is going away during shutdown
+            if not stop.is_set():
+                say(f"watcher: {type(exc).__name__}")
+            return
+        for message in messages:
+            envelope = json.loads(message.body)
+            attributes = {k: v.get("Value", "") for k, v in envelope.get("MessageAttributes", {}).items()}
+            topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
+            say(f"  delivered  {attributes.get('event_type', '?'):28} {attributes.get('event_id', '?')}  -> {topic}")
+
+
+def write_outputs(path: Path, outputs: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(outputs, indent=2) + "\n")
+    os.chmod(temporary, 0o600)  # it holds the webhook secret
+    temporary.replace(path)
+
+
+def main() -> int:
+    port = int(os.environ.get("DEV_PORT", "3000"))
+    aws_port = int(os.environ.get("DEV_AWS_PORT", str(DEFAULT_AWS_PORT)))
+    outputs_path = Path(os.environ.get("DEV_OUTPUTS", ".local/outputs.json"))
+    secret = os.environ.get("STACK_WEBHOOK_SECRET") or None
+    if secret is not None and not parse_secret_string(secret)[0]:
+        say("STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)")
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    outputs_path.parent.mkdir(parents=True, exist_ok=True)
+    endpoint = f"http://{HOST}:{aws_port}"
+    emulator = start_emulator(aws_port, outputs_path.parent / "moto_server.log")
+    gateway: LocalGateway | None = None
+    watcher: threading.Thread | None = None
+    try:
+        wait_until_ready(endpoint, timeout_seconds=60)
+        if emulator.poll() is not None:
+            say(f"the emulator exited at once: is port {aws_port} taken? (set DEV_AWS_PORT)")
+            return 1
+        stack = provision(endpoint, secret_value=secret, template_path=REPO_ROOT / "template.yaml")
+        isolate_from_real_aws(stack)
+        app = load_handler()
+
+        queue_url = subscribe_viewer(stack)
+        watcher = threading.Thread(target=watch_deliveries, args=(stack, queue_url, stop), daemon=True)
+        watcher.start()
+
+        def on_response(event: dict[str, Any], result: dict[str, Any]) -> None:
+            answer = json_body(result) or {}
+            detail = answer.get("status") or answer.get("reason") or answer.get("error") or ""
+            event_id = event["headers"].get("svix-id") or event["headers"].get("webhook-id") or "-"
+            say(f"POST /webhooks/stack  {result.get('statusCode')} {detail:22} {event_id}")
+
+        gateway = LocalGateway(app.lambda_handler, host=HOST, port=port, on_response=on_response)
+        threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        stack = stack.with_webhook_url(gateway.url)
+        write_outputs(outputs_path, stack.outputs())
+        say(
+            "\nstack-webhook-fanout is running locally (Ctrl-C stops everything)\n"
+            f"  webhook URL   {gateway.url}\n"
+            f"  AWS emulator  {endpoint}  (region {stack.region}; dummy credentials)\n"
+            f"  outputs       {outputs_path}  (topic ARNs, table, and the webhook secret)\n"
+            "  send events   make send TYPE=user.created   |   make send-all\n"
+        )
+        while not stop.wait(0.5):
+            if emulator.poll() is not None:
+                say("the emulator stopped; shutting down")
+                return 1
+        return 0
+    finally:
+        stop.set()
+        if gateway is not None:
+            gateway.shutdown()
+            gateway.server_close()
+        if emulator.poll() is None:
+            emulator.terminate()
+            try:
+                emulator.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                emulator.kill()
+                emulator.wait(timeout=10)
+        if watcher is not None:
+            watcher.join(timeout=5)
+        outputs_path.unlink(missing_ok=True)
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
