@@ -96,6 +96,7 @@ def test_function_environment_is_the_code_contract(template: Template) -> None:
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
         "LOG_LEVEL",
+        "AWS_ENDPOINT_URL",
     }
     assert env["EVENTS_TABLE_NAME"] == {"Ref": "EventsTable"}
     assert env["WEBHOOK_SECRET_ARN"] == {
@@ -106,6 +107,8 @@ def test_function_environment_is_the_code_contract(template: Template) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "stack-webhook-fanout"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "StackWebhookFanout"
     assert env["POWERTOOLS_LOG_LEVEL"] == env["LOG_LEVEL"] == {"Ref": "LogLevel"}
+    # empty in AWS: boto3 then uses the real endpoints; declared only so `sam local --env-vars` may set it
+    assert env["AWS_ENDPOINT_URL"] == ""
 
 
 def test_function_settings_parse_from_the_template_environment(template: Template) -> None:
