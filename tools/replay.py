@@ -1,0 +1,225 @@
+"""Re-publish stored events to their topics: for a new subscriber, or after a downstream outage.
+
+A dry run by default: it prints what would be sent (ids, types, times, topics, sizes; never a body) and a summary.
+``--execute`` sends. Replayed messages carry the ingest function's attributes plus ``replay=true``.
+
+Against the local emulator of ``make dev`` (its outputs file) or a deployed stack (its CloudFormation outputs)::
+
+    .venv/bin/python tools/replay.py --outputs .local/outputs.json --type user.created
+    .venv/bin/python tools/replay.py --stack-name my-stack --since 2026-11-27T08:00Z --until 2026-11-27T09:30Z
+    .venv/bin/python tools/replay.py --stack-name my-stack --id msg_2abc... --id msg_2def... --execute
+    .venv/bin/python tools/replay.py --stack-name my-stack --since 6h --include-unpublished --execute --rate 20
+
+Selection: ``--id`` (repeatable, or ``--ids-file``, one id a line) reads each id with GetItem; otherwise ``--type``
+(repeatable) and ``--since`` / ``--until`` (received time; ISO 8601, epoch seconds or a duration ago such as ``6h``)
+scan the table with a filter, which reads the whole table. Criteria combine with AND. Replaying everything needs
+``--all``. Only records whose status is ``published`` are replayed unless ``--include-unpublished``.
+
+Exit status: 0 when nothing failed, 1 when a message failed or the table could not be read, 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stack_webhook_fanout.devkit.emulator import NonLoopbackEndpointError, emulator_client
+from stack_webhook_fanout.errors import DependencyError
+from stack_webhook_fanout.replay import (
+    OutputsError,
+    ProgressBar,
+    ReplaySummary,
+    ReplayTarget,
+    Selection,
+    SelectionError,
+    TokenBucket,
+    build_replayer,
+    describe,
+    parse_time,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from stack_webhook_fanout.replay import ItemResult
+
+DEFAULT_RATE = 10.0
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs; printed without a traceback (exit status 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tools/replay.py",
+        description="Re-publish stored Stack events to their SNS topics (a dry run unless --execute).",
+    )
+    where = parser.add_argument_group("where (one of)").add_mutually_exclusive_group(required=True)
+    where.add_argument("--outputs", type=Path, metavar="PATH", help="outputs file of `make dev` (local emulator)")
+    where.add_argument("--stack-name", metavar="NAME", help="a deployed stack: its CloudFormation outputs are read")
+    aws = parser.add_argument_group("AWS (with --stack-name)")
+    aws.add_argument("--region", help="the stack's region (default: your AWS configuration's)")
+    aws.add_argument("--profile", help="AWS profile to use (default: your AWS configuration's)")
+
+    what = parser.add_argument_group("what (criteria combine with AND)")
+    what.add_argument("--id", dest="ids", action="append", default=[], metavar="EVENT_ID", help="an svix-id; repeat")
+    what.add_argument("--ids-file", type=Path, metavar="FILE", help="svix-ids, one a line ('-' for stdin)")
+    what.add_argument(
+        "--type", dest="types", action="append", default=[], metavar="EVENT_TYPE", help="an event type; repeat"
+    )
+    what.add_argument("--since", metavar="TIME", help="received at or after (ISO 8601, epoch seconds, or 6h ago)")
+    what.add_argument("--until", metavar="TIME", help="received before (same forms)")
+    what.add_argument("--all", action="store_true", help="replay every stored record (needed without criteria)")
+    what.add_argument(
+        "--include-unpublished",
+        action="store_true",
+        help="also push records claimed but never published (a crash between claim and publish)",
+    )
+    what.add_argument("--consistent-read", action="store_true", help="strongly consistent reads (twice the cost)")
+
+    how = parser.add_argument_group("how")
+    how.add_argument("--execute", action="store_true", help="really publish (default: dry run)")
+    how.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        metavar="N",
+        help=f"messages per second at most (default {DEFAULT_RATE:g}; 0 for no limit)",
+    )
+    how.add_argument("--burst", type=int, default=1, metavar="N", help="messages sent at once after a pause (1)")
+    how.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    how.add_argument("--verbose", action="store_true", help="with --execute, a line per message sent")
+    return parser
+
+
+def selection_from_args(args: argparse.Namespace, now: float) -> Selection:
+    ids = [i.strip() for i in args.ids if i.strip()]
+    if args.ids_file is not None:
+        text = sys.stdin.read() if str(args.ids_file) == "-" else args.ids_file.read_text()
+        ids.extend(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+        if not ids:
+            raise UsageError(f"{args.ids_file}: no event ids in it")
+    selection = Selection(
+        event_ids=tuple(ids),
+        event_types=tuple(dict.fromkeys(args.types)),
+        received_from=None if args.since is None else parse_time(args.since, now=now),
+        received_until=None if args.until is None else parse_time(args.until, now=now),
+        include_unpublished=args.include_unpublished,
+    )
+    if selection.is_everything and not args.all:
+        raise UsageError("say what to replay: --id, --type, --since/--until, or --all for every stored record")
+    if args.rate < 0:
+        raise UsageError("--rate must be positive (or 0 for no limit)")
+    if args.burst < 1:
+        raise UsageError("--burst must be at least 1")
+    return selection
+
+
+def connect(args: argparse.Namespace) -> tuple[ReplayTarget, Any, Any, str]:
+    """Return the target, a DynamoDB client, an SNS client and a description of where they point."""
+    if args.outputs is not None:
+        try:
+            outputs = json.loads(args.outputs.read_text())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read the outputs file {args.outputs}: {exc} (is `make dev` running?)") from exc
+        if not isinstance(outputs, dict):
+            raise UsageError(f"{args.outputs}: not a JSON object")
+        target = ReplayTarget.from_local_outputs(outputs)
+        assert target.endpoint_url is not None
+        region = target.region or "us-east-1"
+        # emulator_client refuses any endpoint that is not on loopback and uses dummy credentials.
+        dynamodb = emulator_client("dynamodb", target.endpoint_url, region)
+        sns = emulator_client("sns", target.endpoint_url, region)
+        return target, dynamodb, sns, f"local emulator at {target.endpoint_url}"
+
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+    try:
+        stacks = session.client("cloudformation", config=config).describe_stacks(StackName=args.stack_name)["Stacks"]
+    except ClientError as exc:
+        raise UsageError(f"cannot read stack {args.stack_name!r}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise UsageError(f"cannot reach CloudFormation: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    target = ReplayTarget.from_stack_outputs(outputs)
+    dynamodb = session.client("dynamodb", config=config)
+    sns = session.client("sns", config=config)
+    return target, dynamodb, sns, f"stack {args.stack_name} in {session.region_name}"
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        selection = selection_from_args(args, time.time())
+        target, dynamodb, sns, where = connect(args)
+    except (UsageError, SelectionError, OutputsError, NonLoopbackEndpointError) as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+
+    limiter = TokenBucket(args.rate, args.burst) if args.execute and args.rate > 0 else None
+    replayer = build_replayer(target, dynamodb, sns, consistent_read=args.consistent_read, limiter=limiter)
+    summary = ReplaySummary(executed=args.execute)
+    show_progress = not args.no_progress
+    err = sys.stderr
+    how = "by id (GetItem)" if selection.event_ids else "by filter (Scan: reads the whole table)"
+    print(f"replay: table {target.table_name} on {where}; selecting {how}", file=err)
+
+    def scan_progress(scanned: int, matched: int) -> None:
+        if show_progress:
+            print(f"  scanned {scanned} records, {matched} match", file=err)
+
+    try:
+        planned = replayer.select(selection, summary, on_scan_page=scan_progress)
+    except DependencyError as exc:
+        print(f"replay: cannot read the table: {exc} (nothing was published)", file=err)
+        return 1
+
+    if not args.execute:
+        for message in planned:
+            print("would publish  " + describe(message))
+        replayer.run(planned, summary)
+    else:
+        bar = ProgressBar(err) if show_progress else None
+        done = 0
+
+        def say(text: str) -> None:
+            if bar:
+                bar.message(text)
+            else:
+                print(text, file=err)
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal done
+            done += 1
+            line = describe(result.message)
+            if result.failure:
+                say(f"FAILED ({result.failure})  {line}")
+            elif result.skip:
+                say(f"skipped ({result.skip})  {line}")
+            elif args.verbose:
+                say(f"published {result.message_id}  {line}")
+            if bar:
+                bar.update(done, len(planned), f"published={summary.published} failed={summary.failed_total}")
+
+        if bar:
+            bar.update(0, len(planned))
+        replayer.run(planned, summary, on_result=on_result)
+        if bar:
+            bar.close()
+
+    for line in summary.lines():
+        print(line)
+    return 1 if summary.failed_total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
