@@ -7,6 +7,9 @@ PY313 ?= $(shell for p in "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python
 	[ -n "$$p" ] && [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 SAM_VENV := .venv-sam
+# checkov pins boto3/packaging versions that conflict with ours: it gets its own environment too.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 PY := $(VENV)/bin/python
 SAM := $(abspath $(SAM_VENV))/bin/sam
 SAM_CLI_VERSION := 1.170.0
@@ -14,6 +17,7 @@ SAM_CLI_VERSION := 1.170.0
 export PATH := $(dir $(PY313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export SAM_CLI = $(SAM)
+export CHECKOV = $(abspath $(CHECKOV_VENV))/bin/checkov
 
 .PHONY: help
 help: ## list the targets
@@ -34,8 +38,13 @@ $(SAM_VENV)/.installed: | check-python
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	touch $@
 
+$(CHECKOV_VENV)/.installed: | check-python
+	$(PY313) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed ## create both virtual environments
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create the virtual environments
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
@@ -69,7 +78,7 @@ test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
 
 .PHONY: clean
 clean: ## remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .local
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .local
 
 DEV_OUTPUTS ?= .local/outputs.json
 export DEV_OUTPUTS

@@ -60,13 +60,18 @@ def start_emulator(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([str(moto_server), "-H", HOST, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
 
 
-def isolate_from_real_aws(stack: LocalStack) -> None:
-    """Make this process's boto3 talk to the emulator only, with dummy credentials, whatever the user set."""
+def scrub_aws_environment() -> None:
+    """Drop whatever the user configured for real AWS from this process and its children (the emulator too,
+    which uses botocore itself): no profile, no config or credentials file, no instance metadata."""
     for name in _AWS_VARS_TO_DROP:
         os.environ.pop(name, None)
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def use_stack(stack: LocalStack) -> None:
+    """Give the handler the function's environment, pointed at the emulator with dummy credentials."""
     os.environ.update(stack.process_env())
     # The request and delivery lines below say what happens; set these yourself to see the JSON logs and metrics.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -133,6 +138,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    scrub_aws_environment()
     outputs_path.parent.mkdir(parents=True, exist_ok=True)
     endpoint = f"http://{HOST}:{aws_port}"
     emulator = start_emulator(aws_port, outputs_path.parent / "moto_server.log")
@@ -144,7 +150,7 @@ def main() -> int:
             say(f"the emulator exited at once: is port {aws_port} taken? (set DEV_AWS_PORT)")
             return 1
         stack = provision(endpoint, secret_value=secret, template_path=REPO_ROOT / "template.yaml")
-        isolate_from_real_aws(stack)
+        use_stack(stack)
         app = load_handler()
 
         queue_url = subscribe_viewer(stack)
