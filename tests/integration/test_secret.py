@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,11 +11,12 @@ import pytest
 
 from stack_webhook_fanout.devkit import cfn_template
 from stack_webhook_fanout.devkit.signing import new_secret
+from stack_webhook_fanout.observability import logger
 
 from .support import TEMPLATE_PATH, header, signed_event_file, wait_past
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from .support import Deployment
 
@@ -24,16 +26,32 @@ pytestmark = pytest.mark.integration
 FAST_SECRET_CACHE = {"SECRET_MAX_AGE_SECONDS": "1", "SECRET_REFRESH_INTERVAL_SECONDS": "1"}
 
 
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(document, dict):
-            lines.append(document)
-    return lines
+class _LogLines(logging.Handler):
+    """Collects the function's log lines exactly as its JSON formatter writes them to stdout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logger.registered_formatter)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[_LogLines]:
+    collector = _LogLines()
+    logging.getLogger(logger.name).addHandler(collector)
+    try:
+        yield collector
+    finally:
+        logging.getLogger(logger.name).removeHandler(collector)
 
 
 def _template_placeholder() -> str:
@@ -45,7 +63,7 @@ def _template_placeholder() -> str:
 
 
 def test_placeholder_secret_answers_503_with_how_to_set_it_then_works_once_set(
-    deploy: Callable[..., Deployment], capfd: pytest.CaptureFixture[str]
+    deploy: Callable[..., Deployment], log_lines: _LogLines
 ) -> None:
     # given: the stack as deployed, its secret still holding the template's placeholder
     deployment = deploy(secret_value=_template_placeholder(), **FAST_SECRET_CACHE)
@@ -61,7 +79,7 @@ def test_placeholder_secret_answers_503_with_how_to_set_it_then_works_once_set(
     assert answer == {"error": "secret_not_configured"}
     assert deployment.scan() == []
     assert deployment.delivered() == []
-    errors = [line for line in _json_lines(capfd.readouterr().out) if line.get("level") == "ERROR"]
+    errors = [line for line in log_lines.documents() if line.get("level") == "ERROR"]
     assert len(errors) == 1, errors
     assert "whsec_" in errors[0]["detail"]
     assert "aws secretsmanager put-secret-value" in errors[0]["detail"]
@@ -78,7 +96,7 @@ def test_placeholder_secret_answers_503_with_how_to_set_it_then_works_once_set(
     assert answer["status"] == "published"
     assert [name for name, _ in deployment.delivered()] == ["user.created"]
     # and no log line of the whole run holds the secret or the payload's personal data
-    logs = capfd.readouterr().out
+    logs = log_lines.text()
     assert header(retry, "svix-id") in logs  # the capture does hold the run's log lines
     assert real_secret not in logs
     assert real_secret.removeprefix("whsec_") not in logs
