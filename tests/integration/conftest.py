@@ -25,6 +25,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 
+def _emulator_env() -> dict[str, str]:
+    """The server's environment: the user's AWS profile and credentials left out (moto reads them too)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start ``moto_server`` on a free loopback port, wait until it answers, stop it by its pid at the end."""
@@ -35,7 +46,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"},
+            env=_emulator_env(),
         )
     endpoint = f"http://127.0.0.1:{port}"
     try:
