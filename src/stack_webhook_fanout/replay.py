@@ -508,17 +508,21 @@ class ReplaySummary:
     def lines(self) -> list[str]:
         """The summary as text lines."""
         verb = "published" if self.executed else "would publish"
+
+        def row(label: str, value: object) -> str:
+            return f"  {label + ':':<15} {value}"
+
         lines = [
             "replay summary" + ("" if self.executed else " (dry run: nothing was published; add --execute to send)"),
-            f"  selected:  {self.selected} (of {self.found} records found)",
-            f"  {verb + ':':<10} {self.published}",
-            f"  failed:    {self.failed_total}" + _by_reason(self.failed),
-            f"  skipped:   {sum(self.skipped.values())}" + _by_reason(self.skipped),
+            row("selected", f"{self.selected} (of {self.found} records found)"),
+            row(verb, self.published),
+            row("failed", f"{self.failed_total}{_by_reason(self.failed)}"),
+            row("skipped", f"{sum(self.skipped.values())}{_by_reason(self.skipped)}"),
         ]
         if self.published_by_type:
-            lines.append(f"  by type:   {_by_reason(self.published_by_type).strip(' ()')}")
+            lines.append(row("by type", _by_reason(self.published_by_type).strip(" ()")))
         if self.notes:
-            lines.append(f"  notes:    {_by_reason(self.notes)}")
+            lines.append(row("notes", _by_reason(self.notes).strip(" ()")))
         if self.skipped.get(Skip.NOT_PUBLISHED):
             lines.append(
                 "  (records not published yet were left out: a crash between claim and publish leaves them; "
