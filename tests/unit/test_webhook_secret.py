@@ -1,0 +1,346 @@
+"""``webhook_secret.py``: parsing the SecretString, and the cached, rotation-aware source over in-process moto
+Secrets Manager. GetSecretValue calls are counted with a botocore ``before-call`` hook on the real client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
+from stack_webhook_fanout.errors import DependencyError, SecretNotConfiguredError, SignatureError
+from stack_webhook_fanout.signature import SignatureVerifier
+from stack_webhook_fanout.webhook_secret import HOW_TO_SET, WebhookSecretSource, parse_secret_string
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+BODY = b'{"type":"stack.test","data":{"message":"hi"}}'
+MAX_AGE = 300
+INTERVAL = 10
+
+
+def accepts(verifier: SignatureVerifier, secret: str) -> bool:
+    """Whether ``verifier`` accepts a body freshly signed with ``secret``."""
+    try:
+        verifier.verify(BODY, sign_headers(secret, BODY))
+    except SignatureError:
+        return False
+    return True
+
+
+# --- parse_secret_string --------------------------------------------------------------------------------------------
+
+
+def test_parse_secret_string_one_value() -> None:
+    secret = new_secret()
+    assert parse_secret_string(secret) == ([secret], 0)
+
+
+def test_parse_secret_string_surrounding_whitespace_is_ignored() -> None:
+    secret = new_secret()
+    assert parse_secret_string(f"\n  {secret}\t\n") == ([secret], 0)
+
+
+def test_parse_secret_string_several_values_separated_by_any_whitespace() -> None:
+    old, new, newest = new_secret(), new_secret(), new_secret()
+    assert parse_secret_string(f"{old} {new}\n{newest}") == ([old, new, newest], 0)
+    assert parse_secret_string(f"{old}\t\t{new}") == ([old, new], 0)
+
+
+def test_parse_secret_string_non_whsec_entries_are_ignored_and_counted() -> None:
+    secret = new_secret()
+    usable, ignored = parse_secret_string(f"REPLACE_ME {secret} sk_live_abc WHSEC_abcd whsec")
+    assert usable == [secret]
+    assert ignored == 4
+
+
+@pytest.mark.parametrize("bad", ["whsec_", "whsec_a", "whsec_abcde", "whsec_==", "whsec_!!!!"])
+def test_parse_secret_string_bad_base64_is_ignored(bad: str) -> None:
+    secret = new_secret()
+    assert parse_secret_string(f"{bad} {secret}") == ([secret], 1)
+    assert parse_secret_string(bad) == ([], 1)
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n", "REPLACE_WITH_THE_WHSEC_VALUE", "{}", "whsec_"])
+def test_parse_secret_string_nothing_usable(value: str) -> None:
+    usable, _ = parse_secret_string(value)
+    assert usable == []
+
+
+def test_parse_secret_string_values_verify_like_the_secret() -> None:
+    old, new = new_secret(), new_secret()
+    usable, _ = parse_secret_string(f"{old} {new}")
+    # the parsed values are the secrets themselves: each verifies what was signed with it
+    verifier = SignatureVerifier(usable)
+    assert accepts(verifier, old)
+    assert accepts(verifier, new)
+    assert not accepts(verifier, new_secret())
+
+
+# --- WebhookSecretSource ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def get_calls(secretsmanager: Any, count_calls: Callable[..., Any]) -> Any:
+    """Counter of the GetSecretValue calls the client really makes."""
+    return count_calls(secretsmanager, "secrets-manager", "GetSecretValue")
+
+
+@pytest.fixture
+def source(secretsmanager: Any, secret_arn: str, clock: Any) -> WebhookSecretSource:
+    return WebhookSecretSource(
+        secretsmanager, secret_arn, max_age_seconds=MAX_AGE, refresh_interval_seconds=INTERVAL, clock=clock
+    )
+
+
+def test_source_first_call_fetches_and_verifies(
+    source: WebhookSecretSource, webhook_secret: str, get_calls: Any
+) -> None:
+    verifier = source.verifier()
+    assert accepts(verifier, webhook_secret)
+    assert not accepts(verifier, new_secret())
+    assert get_calls.count == 1
+    assert source.fetch_count == 1
+
+
+def test_source_is_cached_within_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+    # given a fetched secret
+    first = source.verifier()
+    # when asked again and again until just before max age
+    for _ in range(50):
+        clock.advance((MAX_AGE - 1) / 50)
+        assert source.verifier() is first
+    # then Secrets Manager was read once
+    assert get_calls.count == 1
+
+
+def test_source_refetches_after_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+    source.verifier()
+    clock.advance(MAX_AGE)
+    source.verifier()
+    assert get_calls.count == 2
+    # and is cached again after that refetch
+    clock.advance(MAX_AGE - 1)
+    source.verifier()
+    assert get_calls.count == 2
+
+
+def test_source_picks_up_a_rotated_secret_after_max_age(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any, webhook_secret: str
+) -> None:
+    assert accepts(source.verifier(), webhook_secret)
+    rotated = new_secret()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=rotated)
+    # within max age the cached secret still serves
+    assert accepts(source.verifier(), webhook_secret)
+    clock.advance(MAX_AGE)
+    verifier = source.verifier()
+    assert accepts(verifier, rotated)
+    assert not accepts(verifier, webhook_secret)
+
+
+def test_source_rotation_with_both_values_accepts_both(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any, webhook_secret: str
+) -> None:
+    rotated = new_secret()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=f"{webhook_secret} {rotated}")
+    verifier = source.verifier()
+    assert accepts(verifier, webhook_secret)
+    assert accepts(verifier, rotated)
+
+
+def test_source_refresh_after_failure_is_rate_limited(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+    source.verifier()
+    # given a flood of failed verifications within the interval: no read at all
+    for _ in range(1_000):
+        assert source.refresh_after_failure() is None
+    assert get_calls.count == 1
+    # when the flood goes on for 30 s (100 failures per second): one read per interval
+    for _ in range(30):
+        clock.advance(1)
+        for _ in range(100):
+            source.refresh_after_failure()
+    assert get_calls.count == 1 + 30 // INTERVAL
+
+
+def test_source_refresh_after_failure_returns_none_when_unchanged(
+    source: WebhookSecretSource, clock: Any, get_calls: Any
+) -> None:
+    source.verifier()
+    clock.advance(INTERVAL)
+    assert source.refresh_after_failure() is None
+    assert get_calls.count == 2
+
+
+def test_source_refresh_after_failure_returns_the_rotated_verifier(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any, webhook_secret: str
+) -> None:
+    old = source.verifier()
+    rotated = new_secret()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=rotated)
+    clock.advance(INTERVAL)
+    refreshed = source.refresh_after_failure()
+    assert refreshed is not None
+    assert refreshed is not old
+    assert accepts(refreshed, rotated)
+    # and it is what the source serves from now on
+    assert source.verifier() is refreshed
+
+
+def test_source_refresh_counts_against_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+    source.verifier()
+    clock.advance(MAX_AGE - 5)
+    source.refresh_after_failure()
+    clock.advance(10)
+    # the refresh 10 s ago renewed the cache: no read now
+    source.verifier()
+    assert get_calls.count == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
+        "InternalServiceError",
+        "ThrottlingException",
+        "AccessDeniedException",
+    ],
+)
+def test_source_keeps_the_stale_verifier_when_secrets_manager_fails(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    clock: Any,
+    webhook_secret: str,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+    get_calls: Any,
+    error: Exception | str,
+) -> None:
+    # given a secret fetched once
+    first = source.verifier()
+    # when Secrets Manager fails after max age
+    failure = make_client_error(error, "GetSecretValue") if isinstance(error, str) else error
+    fault = inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", failure)
+    clock.advance(MAX_AGE)
+    # then the cached verifier keeps serving, and so does a refresh after a failed verification
+    assert source.verifier() is first
+    clock.advance(INTERVAL)
+    assert source.refresh_after_failure() is None
+    assert accepts(source.verifier(), webhook_secret)
+    assert fault.raised == 2
+    # and once Secrets Manager is back, the next due fetch reads it again
+    fault.active = False
+    clock.advance(MAX_AGE)
+    source.verifier()
+    assert get_calls.count == 4
+
+
+def test_source_failed_refetch_is_not_retried_on_every_request(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    clock: Any,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+) -> None:
+    source.verifier()
+    fault = inject_fault(
+        secretsmanager, "secrets-manager", "GetSecretValue", make_client_error("InternalServiceError", "GetSecretValue")
+    )
+    clock.advance(MAX_AGE)
+    for _ in range(100):
+        source.verifier()
+    # a failed refetch restarts the max-age period, so an outage costs one call per period, not one per request
+    assert fault.raised == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (
+            EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
+            "EndpointConnectionError",
+        ),
+        ("InternalServiceError", "InternalServiceError"),
+        ("AccessDeniedException", "AccessDeniedException"),
+    ],
+)
+def test_source_without_cache_raises_dependency_error(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+    webhook_secret: str,
+    error: Exception | str,
+    detail: str,
+) -> None:
+    failure = make_client_error(error, "GetSecretValue") if isinstance(error, str) else error
+    fault = inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", failure)
+    with pytest.raises(DependencyError) as raised:
+        source.verifier()
+    assert raised.value.service == "secretsmanager"
+    assert raised.value.detail == detail
+    # the next request tries again (no cache to fall back on) and succeeds once Secrets Manager is back
+    fault.active = False
+    assert accepts(source.verifier(), webhook_secret)
+
+
+def test_source_missing_secret_is_not_configured(secretsmanager: Any, clock: Any) -> None:
+    source = WebhookSecretSource(secretsmanager, "does/not/exist", clock=clock)
+    with pytest.raises(SecretNotConfiguredError) as raised:
+        source.verifier()
+    assert HOW_TO_SET in str(raised.value)
+
+
+def test_source_secret_without_value_is_not_configured(secretsmanager: Any, clock: Any) -> None:
+    # created by the template without a value: GetSecretValue answers ResourceNotFoundException
+    arn = secretsmanager.create_secret(Name="no-value-yet")["ARN"]
+    with pytest.raises(SecretNotConfiguredError):
+        WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
+
+
+@pytest.mark.parametrize("placeholder", ["REPLACE_ME", "change-me whsec_", '{"secret":"whsec_abc"}', "whsec_!!!!"])
+def test_source_placeholder_value_is_not_configured(secretsmanager: Any, clock: Any, placeholder: str) -> None:
+    arn = secretsmanager.create_secret(Name="placeholder", SecretString=placeholder)["ARN"]
+    with pytest.raises(SecretNotConfiguredError) as raised:
+        WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
+    assert HOW_TO_SET in str(raised.value)
+    # the message says how to set it but never repeats the stored value
+    assert placeholder not in str(raised.value)
+
+
+def test_source_binary_secret_is_not_configured(secretsmanager: Any, clock: Any) -> None:
+    arn = secretsmanager.create_secret(Name="binary", SecretBinary=b"whsec_abc")["ARN"]
+    with pytest.raises(SecretNotConfiguredError):
+        WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
+
+
+def test_source_placeholder_replaced_by_a_real_value_is_picked_up(secretsmanager: Any, clock: Any) -> None:
+    arn = secretsmanager.create_secret(Name="placeholder", SecretString="REPLACE_ME")["ARN"]
+    source = WebhookSecretSource(secretsmanager, arn, clock=clock)
+    with pytest.raises(SecretNotConfiguredError):
+        source.verifier()
+    # the operator sets the value: the very next request uses it (nothing was cached)
+    secret = new_secret()
+    secretsmanager.put_secret_value(SecretId=arn, SecretString=secret)
+    assert accepts(source.verifier(), secret)
+
+
+def test_source_counts_ignored_entries(secretsmanager: Any, clock: Any) -> None:
+    secret = new_secret()
+    arn = secretsmanager.create_secret(Name="half-rotated", SecretString=f"whsec_ {secret} old-value")["ARN"]
+    source = WebhookSecretSource(secretsmanager, arn, clock=clock)
+    assert accepts(source.verifier(), secret)
+    assert source.last_ignored_entries == 2
+
+
+def test_source_rotation_to_placeholder_keeps_the_working_secret(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any, webhook_secret: str
+) -> None:
+    # an operator overwrites the value with something unusable: the source keeps the last good secret
+    first = source.verifier()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REPLACE_ME")
+    clock.advance(MAX_AGE)
+    assert source.verifier() is first
+    assert accepts(first, webhook_secret)
