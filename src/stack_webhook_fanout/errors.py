@@ -1,4 +1,4 @@
-"""Every error the ingest path raises on purpose. ``responses.py`` maps each to one HTTP status."""
+"""Every error the ingest path raises on purpose. ``http_api.py`` maps each to one HTTP status."""
 
 from __future__ import annotations
 

@@ -30,10 +30,14 @@ _RETRY_AFTER = "5"
 
 def request_from_event(event: Mapping[str, Any]) -> WebhookRequest:
     """Extract the raw body (base64-decoded when flagged) and the headers from an HTTP API v2 event."""
-    method = event.get("requestContext", {}).get("http", {}).get("method", "POST")
+    context = event.get("requestContext") or {}
+    http = context.get("http") if isinstance(context, dict) else None
+    method = http.get("method", "POST") if isinstance(http, dict) else "POST"
     if method != "POST":
         raise BadRequestError("method_not_allowed")
     raw_headers = event.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        raise BadRequestError("headers_not_a_map")
     headers = {str(name).lower(): str(value) for name, value in raw_headers.items()}
     body = event.get("body") or ""
     if not isinstance(body, str):

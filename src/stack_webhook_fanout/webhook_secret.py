@@ -81,13 +81,20 @@ class WebhookSecretSource:
         self._verifier: SignatureVerifier | None = None
         self._secret_string: str | None = None
         self._fetched_at = float("-inf")
+        # The failure of the last fetch while no secret is usable: repeated without a call to Secrets Manager
+        # until refresh_interval_seconds have passed, so requests arriving before the secret is set (or during an
+        # outage) cannot turn into one GetSecretValue each.
+        self._last_error: DependencyError | SecretNotConfiguredError | None = None
         self.fetch_count = 0
         self.last_ignored_entries = 0
 
     def verifier(self) -> SignatureVerifier:
         """Return the cached verifier, fetching the secret first when there is none or it is too old."""
         with self._lock:
-            if self._verifier is None or self._clock() - self._fetched_at >= self._max_age:
+            age = self._clock() - self._fetched_at
+            if self._verifier is None and self._last_error is not None and age < self._refresh_interval:
+                raise self._last_error.with_traceback(None)
+            if self._verifier is None or age >= self._max_age:
                 self._refetch(keep_stale_on_error=self._verifier is not None)
             assert self._verifier is not None
             return self._verifier
@@ -109,10 +116,12 @@ class WebhookSecretSource:
             usable, ignored = parse_secret_string(secret_string)
             if not usable:
                 raise SecretNotConfiguredError(f"the secret holds no whsec_ value: {HOW_TO_SET}")
-        except (DependencyError, SecretNotConfiguredError):
+        except (DependencyError, SecretNotConfiguredError) as exc:
             if keep_stale_on_error and self._verifier is not None:
                 return
+            self._last_error = exc
             raise
+        self._last_error = None
         self.last_ignored_entries = ignored
         self._secret_string = secret_string
         self._verifier = SignatureVerifier(usable)
