@@ -156,3 +156,50 @@ class FedStack:
         path = directory / "outputs.json"
         path.write_text(json.dumps(self.stack.outputs(), indent=2))
         return path
+
+
+def receive_raw(sqs: Any, queue_url: str, expected: int, *, max_empty: int = 3) -> list[dict[str, Any]]:
+    """Receive (without deleting) up to ``expected`` messages with their attributes, as a Lambda poller does."""
+    messages: dict[str, dict[str, Any]] = {}
+    empty = 0
+    while len(messages) < expected and empty < max_empty:
+        response = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            VisibilityTimeout=300,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        )
+        batch = response.get("Messages", [])
+        empty = 0 if batch else empty + 1
+        messages.update((m["MessageId"], m) for m in batch)
+    return list(messages.values())
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping passes to a function for these received messages."""
+    records = []
+    for message in messages:
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}

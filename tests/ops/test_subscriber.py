@@ -1,0 +1,284 @@
+"""The example subscriber (examples/subscriber): its template, its build, and its consumer fed with messages that the
+real ingest function published through a subscription made as the template makes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from stack_webhook_fanout.devkit import cfn_template
+from stack_webhook_fanout.devkit.local_gateway import LocalContext
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
+
+from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw, sqs_lambda_event
+
+if TYPE_CHECKING:
+    from .support import FedStack
+
+SUBSCRIBER_TEMPLATE = SUBSCRIBER_DIR / "template.yaml"
+SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
+IMPORT_PREFIX = "${SourceStackName}-"
+LOGICAL_ID_TYPES = {logical_id: t for t, logical_id in TOPIC_LOGICAL_IDS.items()}
+# Personal data of the samples that must never reach the consumer's logs.
+PERSONAL_DATA = ("jane@example.com", "jane@gmail.com", "Jane Doe", "Jane Q. Doe")
+
+
+def python313_dir() -> str:
+    """The bin directory of this interpreter's base installation: ``sam build`` needs ``python3.13`` on PATH, and
+    the tests run on the project's 3.13 virtual environment."""
+    base_bin = Path(sys.base_prefix) / "bin"
+    if not (base_bin / "python3.13").exists():
+        pytest.fail(f"no python3.13 in {base_bin} for sam build")
+    return str(base_bin)
+
+
+def sam(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    if not SAM.exists():
+        pytest.fail(f"{SAM} is missing: run `make install` (the SAM CLI lives in its own virtual environment)")
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{python313_dir()}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(SAM), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def subscriber_template() -> dict[str, Any]:
+    return cfn_template.load_template(SUBSCRIBER_TEMPLATE)
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def imported_event_type(topic_arn: Any) -> str:
+    """The event type whose topic an ``!ImportValue !Sub "${SourceStackName}-<LogicalId>Arn"`` names."""
+    name = topic_arn["Fn::ImportValue"]["Fn::Sub"]
+    assert name.startswith(IMPORT_PREFIX)
+    assert name.endswith("TopicArn")
+    return LOGICAL_ID_TYPES[name.removeprefix(IMPORT_PREFIX).removesuffix("Arn")]
+
+
+def resolved_filter_policy(template: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+    """The filter policy with ``Ref`` to a CommaDelimitedList parameter replaced by its default."""
+    resolved: dict[str, Any] = {}
+    for key, value in policy.items():
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            parameter = template["Parameters"][value["Ref"]]
+            assert parameter["Type"] == "CommaDelimitedList"
+            resolved[key] = [item.strip() for item in parameter["Default"].split(",")]
+        else:
+            resolved[key] = value
+    return resolved
+
+
+# --- the template -------------------------------------------------------------------------------------------------
+@pytest.mark.template
+def test_subscriber_template_passes_sam_validate_lint() -> None:
+    result = sam("validate", "--lint", cwd=SUBSCRIBER_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.template
+def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -> None:
+    # when: built as its README says (from examples/subscriber, no container)
+    result = sam("build", "--build-dir", str(tmp_path / "build"), cwd=SUBSCRIBER_DIR)
+
+    # then: the function holds app.py, the models package and aarch64 binaries of pydantic-core
+    assert result.returncode == 0, result.stdout + result.stderr
+    function = tmp_path / "build" / "ConsumerFunction"
+    assert (function / "app.py").is_file()
+    assert (function / "stack_webhook_fanout" / "events.py").is_file()
+    binaries = list((function / "pydantic_core").glob("_pydantic_core.*.so"))
+    assert len(binaries) == 1
+    assert "aarch64" in binaries[0].name
+    assert not (function / "boto3").exists()
+
+
+def test_subscriber_template_subscribes_a_queue_to_every_topic_with_raw_delivery_and_a_type_filter() -> None:
+    template = subscriber_template()
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+
+    # every known type's topic, imported from the source stack, once
+    assert sorted(imported_event_type(s["Properties"]["TopicArn"]) for s in subscriptions.values()) == sorted(
+        KNOWN_EVENT_TYPES
+    )
+    for subscription in subscriptions.values():
+        properties = subscription["Properties"]
+        assert properties["Protocol"] == "sqs"
+        assert properties["Endpoint"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+        assert properties["RawMessageDelivery"] is True
+        assert properties["FilterPolicyScope"] == "MessageAttributes"
+        assert properties["FilterPolicy"] == {"event_type": {"Ref": "EventTypes"}}
+    defaults = resolved_filter_policy(template, {"event_type": {"Ref": "EventTypes"}})["event_type"]
+    assert set(defaults) <= set(KNOWN_EVENT_TYPES)
+
+
+def test_subscriber_template_queue_has_encryption_a_dead_letter_queue_and_an_sns_only_policy() -> None:
+    template = subscriber_template()
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    assert set(queues) == {"EventsQueue", "EventsDeadLetterQueue"}
+    assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
+    redrive = queues["EventsQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+
+    (policy,) = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(imported_event_type(s) for s in sources) == sorted(KNOWN_EVENT_TYPES)
+
+
+def test_subscriber_template_function_reports_batch_item_failures() -> None:
+    function = subscriber_template()["Resources"]["ConsumerFunction"]["Properties"]
+    assert (function["Runtime"], function["Architectures"], function["Handler"]) == (
+        "python3.13",
+        ["arm64"],
+        "app.lambda_handler",
+    )
+    (event,) = function["Events"].values()
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the queue hides a message longer than the function may take with it
+    queue = subscriber_template()["Resources"]["EventsQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+
+
+# --- the consumer on the emulator ---------------------------------------------------------------------------------
+def subscribe_as_the_template_does(fed: FedStack) -> tuple[str, str]:
+    """A queue subscribed to every known topic with the template's subscription attributes; its URL and ARN."""
+    template = subscriber_template()
+    stack = fed.stack
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    queue_url = sqs.create_queue(QueueName=f"subscriber-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for subscription in resources_of_type(template, "AWS::SNS::Subscription").values():
+        properties = subscription["Properties"]
+        sns.subscribe(
+            TopicArn=stack.topic_arns[imported_event_type(properties["TopicArn"])],
+            Protocol=properties["Protocol"],
+            Endpoint=queue_arn,
+            Attributes={
+                "RawMessageDelivery": str(properties["RawMessageDelivery"]).lower(),
+                "FilterPolicyScope": properties["FilterPolicyScope"],
+                "FilterPolicy": json.dumps(resolved_filter_policy(template, properties["FilterPolicy"])),
+            },
+        )
+    return queue_url, queue_arn
+
+
+def load_consumer(monkeypatch: pytest.MonkeyPatch) -> Any:
+    # A service name of its own: Powertools keeps one logger per name, bound to the stream it was created with.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"stack-subscriber-{uuid.uuid4().hex[:8]}")
+    return load_module(SUBSCRIBER_APP)
+
+
+def log_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.integration
+def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: the subscriber's queue, subscribed as its template subscribes it (default EventTypes)
+    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack)
+    sqs = fed_stack.stack.client("sqs")
+    # and: deliveries through the real ingest function; team.created is not among the default types
+    good = [fed_stack.deliver(t) for t in ("user.created", "user.deleted", "team_membership.created")]
+    filtered_out = fed_stack.deliver("team.created")
+    assert all(d.status == 200 for d in [*good, filtered_out])
+    # and: two messages a consumer cannot type, as our ingest function published them (to the fallback topic)
+    unknown = fed_stack.deliver("issue.created")
+    invalid = fed_stack.deliver("user.created", body=b'{"type":"user.created","data":{"id":"u_1"}}')
+    fallback = receive_raw(sqs, fed_stack.queues["fallback"], expected=2)
+    assert sorted(m["MessageAttributes"]["event_id"]["StringValue"] for m in fallback) == sorted(
+        [unknown.event_id, invalid.event_id]
+    )
+
+    # when: the filter lets the three default types through, and the consumer gets them with the bad two
+    received = receive_raw(sqs, queue_url, expected=4)
+    ids = {m["MessageAttributes"]["event_id"]["StringValue"]: m for m in received}
+    assert sorted(ids) == sorted(d.event_id for d in good)
+    batch = [ids[good[0].event_id], *fallback[:1], ids[good[1].event_id], *fallback[1:], ids[good[2].event_id]]
+    consumer = load_consumer(monkeypatch)
+    capsys.readouterr()
+    response = consumer.lambda_handler(sqs_lambda_event(batch, queue_arn, fed_stack.stack.region), LocalContext())
+
+    # then: exactly the two bad messages are reported as failures
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
+        m["MessageId"] for m in fallback
+    )
+    # and: each good one was processed as its typed event, in order; the bad ones were logged without content
+    logs = log_lines(capsys.readouterr().out)
+    processed = [(line["event_id"], line["event_type"]) for line in logs if line["message"] == "processed"]
+    assert processed == [(d.event_id, d.event_type) for d in good]
+    actions = [line["action"] for line in logs if line["message"] == "processed"]
+    assert actions[0].startswith("provisioned account for user ")
+    assert actions[1] == "erased data of user 3241a285-8329-4d69-8f3d-316e08cf140c in 2 teams"
+    assert actions[2].startswith("granted user ")
+    rejected = sorted((line["event_id"], line["event_type"]) for line in logs if line["message"].startswith("not a"))
+    assert rejected == sorted([(unknown.event_id, "issue.created"), (invalid.event_id, "user.created")])
+    for secret in PERSONAL_DATA:
+        assert secret not in json.dumps(logs)
+
+
+@pytest.mark.integration
+def test_subscriber_consumer_reports_a_batch_of_only_bad_messages_without_failing(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two messages from the fallback topic only
+    fed_stack.deliver("issue.created")
+    fed_stack.deliver("stack.test", body=b'{"type":"stack.test","data":{"endpointUrl":"https://x"}}')
+    sqs = fed_stack.stack.client("sqs")
+    fallback = receive_raw(sqs, fed_stack.queues["fallback"], expected=2)
+    assert len(fallback) == 2
+    consumer = load_consumer(monkeypatch)
+
+    # when
+    response = consumer.lambda_handler(
+        sqs_lambda_event(fallback, "arn:aws:sqs:us-east-1:123456789012:q", fed_stack.stack.region), LocalContext()
+    )
+
+    # then: every record reported (SQS retries them, then dead-letters them), no exception
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
+        m["MessageId"] for m in fallback
+    )
+
+
+@pytest.mark.integration
+def test_subscriber_consumer_sees_replayed_messages_as_replays(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: an event ingested, then replayed
+    from stack_webhook_fanout.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
+
+    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack)
+    delivery = fed_stack.deliver("user.updated")
+    target = ReplayTarget.from_local_outputs(fed_stack.stack.outputs())
+    replayer = build_replayer(target, fed_stack.stack.client("dynamodb"), fed_stack.stack.client("sns"))
+    summary = ReplaySummary(executed=True)
+    replayer.run(replayer.select(Selection(event_ids=(delivery.event_id,)), summary), summary)
+    assert summary.published == 1
+    sqs = fed_stack.stack.client("sqs")
+    received = receive_raw(sqs, queue_url, expected=2)
+    assert len(received) == 2
+    consumer = load_consumer(monkeypatch)
+    capsys.readouterr()
+
+    # when
+    response = consumer.lambda_handler(sqs_lambda_event(received, queue_arn, fed_stack.stack.region), LocalContext())
+
+    # then: both processed; the consumer knows which one is the replay
+    assert response == {"batchItemFailures": []}
+    processed = [line for line in log_lines(capsys.readouterr().out) if line["message"] == "processed"]
+    assert sorted((line["event_id"], line["replay"]) for line in processed) == [
+        (delivery.event_id, False),
+        (delivery.event_id, True),
+    ]
