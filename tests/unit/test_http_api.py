@@ -105,6 +105,25 @@ def test_request_from_event_missing_parts_mean_an_empty_post() -> None:
     assert (request.body, dict(request.headers)) == (b"", {})
 
 
+@pytest.mark.parametrize("context", [None, {}, {"http": None}, {"http": "POST"}, "x"])
+def test_request_from_event_missing_or_odd_request_context_means_post(context: Any) -> None:
+    event = {**event_of(BODY), "requestContext": context}
+    assert request_from_event(event).body == BODY.encode()
+
+
+@pytest.mark.parametrize("headers", [["svix-id"], "svix-id: 1", 5])
+def test_request_from_event_headers_not_a_map_is_bad_request(headers: Any) -> None:
+    with pytest.raises(BadRequestError) as raised:
+        request_from_event(event_of(BODY, headers=headers))
+    assert raised.value.reason == "headers_not_a_map"
+
+
+def test_handle_headers_not_a_map_is_400(post: Any, nothing_happened: Any) -> None:
+    status, body, _ = post(event_of(BODY, headers=["svix-id"]))
+    assert (status, body) == (400, {"error": "bad_request", "reason": "headers_not_a_map"})
+    nothing_happened()
+
+
 def test_request_from_event_body_not_text_is_bad_request() -> None:
     with pytest.raises(BadRequestError) as raised:
         request_from_event(event_of({"type": "x"}))  # type: ignore[arg-type]

@@ -272,6 +272,8 @@ def test_source_without_cache_raises_dependency_error(
     inject_fault: Callable[..., Any],
     make_client_error: Callable[..., Exception],
     webhook_secret: str,
+    clock: Any,
+    get_calls: Any,
     error: Exception | str,
     detail: str,
 ) -> None:
@@ -281,9 +283,34 @@ def test_source_without_cache_raises_dependency_error(
         source.verifier()
     assert raised.value.service == "secretsmanager"
     assert raised.value.detail == detail
-    # the next request tries again (no cache to fall back on) and succeeds once Secrets Manager is back
+    # within the refresh interval the failure is repeated without another call, even once Secrets Manager is back
     fault.active = False
+    clock.advance(INTERVAL - 1)
+    with pytest.raises(DependencyError):
+        source.verifier()
+    assert get_calls.count == 1
+    # after it, the next request reads the secret again and succeeds
+    clock.advance(1)
     assert accepts(source.verifier(), webhook_secret)
+    assert get_calls.count == 2
+
+
+def test_source_without_cache_flood_of_requests_reads_once_per_interval(
+    secretsmanager: Any, clock: Any, count_calls: Callable[..., Any]
+) -> None:
+    # given no usable secret yet (the template's placeholder) and requests arriving 100 per second for 30 s
+    arn = secretsmanager.create_secret(Name="not-set-yet", SecretString="REPLACE_ME")["ARN"]
+    reads = count_calls(secretsmanager, "secrets-manager", "GetSecretValue")
+    source = WebhookSecretSource(
+        secretsmanager, arn, max_age_seconds=MAX_AGE, refresh_interval_seconds=INTERVAL, clock=clock
+    )
+    for _ in range(30):
+        for _ in range(100):
+            with pytest.raises(SecretNotConfiguredError):
+                source.verifier()
+        clock.advance(1)
+    # then Secrets Manager was read once per interval, not once per request
+    assert reads.count == 30 // INTERVAL
 
 
 def test_source_missing_secret_is_not_configured(secretsmanager: Any, clock: Any) -> None:
@@ -321,9 +348,12 @@ def test_source_placeholder_replaced_by_a_real_value_is_picked_up(secretsmanager
     source = WebhookSecretSource(secretsmanager, arn, clock=clock)
     with pytest.raises(SecretNotConfiguredError):
         source.verifier()
-    # the operator sets the value: the very next request uses it (nothing was cached)
+    # the operator sets the value: it is used once the refresh interval since the failed read has passed
     secret = new_secret()
     secretsmanager.put_secret_value(SecretId=arn, SecretString=secret)
+    with pytest.raises(SecretNotConfiguredError):
+        source.verifier()
+    clock.advance(10)
     assert accepts(source.verifier(), secret)
 
 
