@@ -1,0 +1,204 @@
+"""Count what the handler asks of AWS, against the moto server: ``count_child.py <job.json>``; prints JSON.
+
+Counting uses botocore's own event system on the handler's own clients: the hooks are registered on boto3's default
+session *before* ``app.py`` is loaded, and botocore copies a session's hooks into every client it creates, so the
+three clients ``bootstrap.build_service`` makes carry them. Nothing of ours is faked; every call goes to the emulator.
+
+- ``before-parameter-build``: one per API call, with the call's parameters (recorded for the first new event: the
+  floor and the naive build of ``cold_child.py`` and the direct client of ``e2e_load.py`` replay exactly these).
+- ``before-send``: one per HTTP request (a retry would show here and not above).
+- urllib3's "Starting new HTTP connection" log record: one per TCP connection opened (keep-alive check).
+- stdout bytes: the handler's JSON log lines and EMF metric documents, per event.
+- item sizes: each stored item, read back with a separate (unhooked) client, sized by DynamoDB's rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+import logging
+import sys
+from collections import Counter
+from typing import Any
+
+import boto3
+from item_size import dynamodb_item_size
+
+from stack_webhook_fanout.devkit.emulator import emulator_client
+from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_api_event
+
+
+class CountingSink(io.TextIOBase):
+    """A stdout that counts the UTF-8 bytes written to it and keeps none of them."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.params: list[list[Any]] = []
+        self.sends = 0
+        self.connections = 0
+
+    def reset(self) -> None:
+        self.calls, self.params, self.sends, self.connections = [], [], 0, 0
+
+    def on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name  # the name the client was made with: dynamodb, sns, ...
+        self.calls.append((service, model.name))
+        self.params.append([service, _snake(model.name), copy.deepcopy(params)])
+
+    def on_send(self, **_: Any) -> None:
+        self.sends += 1
+
+
+class _ConnectionCounter(logging.Handler):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(logging.DEBUG)
+        self.recorder = recorder
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Starting new HTTP"):
+            self.recorder.connections += 1
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def main() -> None:
+    with open(sys.argv[1]) as handle:
+        job = json.load(handle)
+    secret = job["secret"]
+    recorder = Recorder()
+    session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
+    session.events.register("before-parameter-build", recorder.on_params)
+    session.events.register("before-send", recorder.on_send)
+    pool_logger = logging.getLogger("urllib3.connectionpool")
+    pool_logger.setLevel(logging.DEBUG)
+    pool_logger.addHandler(_ConnectionCounter(recorder))
+    pool_logger.propagate = False
+
+    real_stdout, sink = sys.stdout, CountingSink()
+    sys.stdout = sink  # before the handler's Logger/Metrics are created: they write to sys.stdout
+    try:
+        spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        import_calls = len(recorder.calls)
+
+        def serve(event: dict[str, Any]) -> dict[str, Any]:
+            result = module.lambda_handler(event, _Context())
+            return {"status": int(result["statusCode"]), "body": json.loads(result["body"])}
+
+        # The first event of an execution environment: fetches the secret, opens the connections.
+        recorder.reset()
+        first = sample_api_event(job["event_type"], secret)
+        first_result = serve(first)
+        first_calls, first_sends, first_connections = list(recorder.calls), recorder.sends, recorder.connections
+        templates = recorder.params
+        first_event_id = first["headers"]["svix-id"]
+
+        # Warm new events.
+        warm_n = int(job["warm_events"])
+        events = [sample_api_event(job["event_type"], secret) for _ in range(warm_n)]
+        recorder.reset()
+        sink.bytes = 0
+        warm_statuses = Counter(serve(e)["status"] for e in events)
+        warm = {
+            "calls_per_event": len(recorder.calls) / warm_n,
+            "sends_per_event": recorder.sends / warm_n,
+            "connections_opened": recorder.connections,
+            "log_bytes_per_event": sink.bytes / warm_n,
+            "operations": dict(Counter(op for _, op in recorder.calls)),
+            "statuses": dict(warm_statuses),
+        }
+
+        # Duplicates: the same deliveries again (Svix retries keep the svix-id and re-sign; within 5 minutes the
+        # original signature is still valid, so the events are sent as they are).
+        recorder.reset()
+        sink.bytes = 0
+        duplicate_results = [serve(e) for e in events]
+        duplicate = {
+            "calls_per_event": len(recorder.calls) / warm_n,
+            "sends_per_event": recorder.sends / warm_n,
+            "log_bytes_per_event": sink.bytes / warm_n,
+            "operations": dict(Counter(op for _, op in recorder.calls)),
+            "statuses": dict(Counter(r["status"] for r in duplicate_results)),
+            "answers": sorted({r["body"].get("status", "?") for r in duplicate_results}),
+        }
+
+        # Bytes stored: one event of every sample type, each read back once published.
+        reader = emulator_client("dynamodb", job["endpoint_url"], job["region"])
+        sizes: dict[str, dict[str, int]] = {}
+        for event_type in (job["event_type"], *SAMPLE_TYPES):
+            if event_type in sizes:
+                continue
+            event = sample_api_event(event_type, secret)
+            recorder.reset()
+            answer = serve(event)
+            if answer["status"] != 200:
+                raise RuntimeError(f"{event_type}: status {answer['status']}")
+            item = reader.get_item(
+                TableName=job["table_name"], Key={"event_id": {"S": event["headers"]["svix-id"]}}, ConsistentRead=True
+            )["Item"]
+            publish = next(p for p in recorder.params if p[1] == "publish")[2]
+            sizes[event_type] = {
+                "item_bytes": dynamodb_item_size(item),
+                "body_bytes": len(event["body"].encode()),
+                "sns_bytes": len(publish["Message"].encode())
+                + sum(
+                    len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode())
+                    for name, value in publish.get("MessageAttributes", {}).items()
+                ),
+            }
+    finally:
+        sys.stdout = real_stdout
+
+    print(
+        json.dumps(
+            {
+                "import_calls": import_calls,
+                "first_event": {
+                    "status": first_result["status"],
+                    "calls": [f"{s}.{op}" for s, op in first_calls],
+                    "sends": first_sends,
+                    "connections_opened": first_connections,
+                },
+                "first_event_id": first_event_id,
+                "templates": templates,
+                "warm": warm,
+                "duplicate": duplicate,
+                "sizes": sizes,
+            }
+        )
+    )
+
+
+class _Context:
+    function_name = "IngestFunction-bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction-bench"
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+if __name__ == "__main__":
+    main()
