@@ -11,7 +11,7 @@ One item per svix-id::
     claim_token       S  random per claim; only its holder may mark or release it
     lease_expires_at  N  epoch seconds; a "claimed" item past its lease may be claimed again (a crashed attempt)
     received_at       N  epoch seconds of the first claim
-    attempts          N  claims made, retries included
+    attempts          N  claims made over the record's life, retries included
     published_at      N  epoch seconds, once published
     topic_arn, message_id  S  where it went
     expires_at        N  epoch seconds, the table's TTL attribute (retention)
@@ -45,7 +45,10 @@ _CLAIM_CONDITION: Final = (
 _CLAIM_UPDATE: Final = (
     "SET event_type = :event_type, body = :body, body_sha256 = :sha, event_timestamp = :ts, "
     "#status = :claimed, claim_token = :token, lease_expires_at = :lease, expires_at = :expires, "
-    "received_at = if_not_exists(received_at, :now) ADD attempts :one"
+    # received_at keeps the first receipt across retries (replay selects on it). A record re-claimed after its
+    # retention keeps it too (Svix stops retrying after ~28 h, RetentionDays is at least 2, so only a sender reusing
+    # an id gets there), but it loses every trace of the old publication.
+    "received_at = if_not_exists(received_at, :now) REMOVE published_at, topic_arn, message_id ADD attempts :one"
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -81,7 +82,9 @@ class IngestService:
         event_id = attribute_safe(ids["webhook-id"])
         if event_id is None:
             raise BadRequestError("invalid_event_id")
-        timestamp = ids["webhook-timestamp"]
+        # The signature covers the whole seconds of the parsed header, however it was spelled (" 1.7e9\n" verifies
+        # too): store and publish that canonical value, never the raw header.
+        timestamp = str(math.floor(float(ids["webhook-timestamp"])))
         logger.append_keys(event_id=event_id)
 
         event = parse_event(body)
