@@ -244,6 +244,8 @@ def test_claim_past_retention_is_claimed_again(store: EventStore, dynamodb: Any,
     assert record["status"] == STATUS_CLAIMED
     assert record["claim_token"] == result.token
     assert record["expires_at"] == int(clock.now) + RETENTION_DAYS * 86_400
+    # and nothing of the old publication remains on the new claim
+    assert {"published_at", "topic_arn", "message_id"}.isdisjoint(record)
 
 
 def test_claim_just_before_retention_ends_is_a_duplicate(store: EventStore, clock: Any) -> None:

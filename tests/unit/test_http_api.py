@@ -582,3 +582,20 @@ def test_ingest_stale_or_missing_headers_never_read_the_secret_again(
     assert answer(handle_http_event(rotating_service, stale))[1]["reason"] == "timestamp_too_old"
     assert answer(handle_http_event(rotating_service, {"body": BODY, "headers": {}}))[0] == 401
     assert reads.count == 1
+
+
+def test_handle_publishes_the_canonical_timestamp_the_signature_covered(
+    post: Any, signed: Any, example_bodies: dict[str, str], sink: Any, stored_items: Any
+) -> None:
+    # given a valid delivery whose timestamp header is spelled oddly (svix verifies whole seconds of float(header))
+    request = signed(example_bodies["team.deleted"])
+    canonical = request.headers["svix-timestamp"]
+    request.headers["svix-timestamp"] = f" {canonical}.75\n"
+    # when it is handled
+    status, _, _ = post(request)
+    # then the attribute and the record carry the whole seconds, not the header's spelling
+    assert status == 200
+    [delivery] = sink.drain()
+    assert delivery.attributes["event_timestamp"] == canonical
+    [item] = [plain_item(i) for i in stored_items()]
+    assert item["event_timestamp"] == canonical
