@@ -7,7 +7,9 @@ three clients ``bootstrap.build_service`` makes carry them. Nothing of ours is f
 - ``before-parameter-build``: one per API call, with the call's parameters (recorded for the first new event: the
   floor and the naive build of ``cold_child.py`` and the direct client of ``e2e_load.py`` replay exactly these).
 - ``before-send``: one per HTTP request (a retry would show here and not above).
-- urllib3's "Starting new HTTP connection" log record: one per TCP connection opened (keep-alive check).
+- urllib3's "Starting new HTTP connection" and "Resetting dropped connection" log records: one per TCP connection
+  opened, the second kind when a pooled keep-alive connection was found closed by the server (keep-alive check), and
+  the ``Connection`` header of the emulator's answers (``after-call``).
 - stdout bytes: the handler's JSON log lines and EMF metric documents, per event.
 - item sizes: each stored item, read back with a separate (unhooked) client, sized by DynamoDB's rules.
 """
@@ -50,9 +52,11 @@ class Recorder:
         self.params: list[list[Any]] = []
         self.sends = 0
         self.connections = 0
+        self.reconnections = 0
+        self.connection_headers: Counter[str] = Counter()
 
     def reset(self) -> None:
-        self.calls, self.params, self.sends, self.connections = [], [], 0, 0
+        self.calls, self.params, self.sends, self.connections, self.reconnections = [], [], 0, 0, 0
 
     def on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         service = model.service_model.service_name  # the name the client was made with: dynamodb, sns, ...
@@ -62,6 +66,9 @@ class Recorder:
     def on_send(self, **_: Any) -> None:
         self.sends += 1
 
+    def on_answer(self, http_response: Any, **_: Any) -> None:
+        self.connection_headers[str(http_response.headers.get("Connection", "keep-alive")).lower()] += 1
+
 
 class _ConnectionCounter(logging.Handler):
     def __init__(self, recorder: Recorder) -> None:
@@ -69,8 +76,11 @@ class _ConnectionCounter(logging.Handler):
         self.recorder = recorder
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Starting new HTTP"):
+        message = record.getMessage()
+        if message.startswith("Starting new HTTP"):
             self.recorder.connections += 1
+        elif message.startswith("Resetting dropped connection"):
+            self.recorder.reconnections += 1
 
 
 def _snake(operation: str) -> str:
@@ -85,6 +95,7 @@ def main() -> None:
     session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
     session.events.register("before-parameter-build", recorder.on_params)
     session.events.register("before-send", recorder.on_send)
+    session.events.register("after-call", recorder.on_answer)
     pool_logger = logging.getLogger("urllib3.connectionpool")
     pool_logger.setLevel(logging.DEBUG)
     pool_logger.addHandler(_ConnectionCounter(recorder))
@@ -122,6 +133,8 @@ def main() -> None:
             "calls_per_event": len(recorder.calls) / warm_n,
             "sends_per_event": recorder.sends / warm_n,
             "connections_opened": recorder.connections,
+            "connections_reopened": recorder.reconnections,
+            "emulator_connection_headers": dict(recorder.connection_headers),
             "log_bytes_per_event": sink.bytes / warm_n,
             "operations": dict(Counter(op for _, op in recorder.calls)),
             "statuses": dict(warm_statuses),

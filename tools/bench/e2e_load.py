@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -125,7 +126,10 @@ def main() -> None:
     make = gateway_jobs if job["mode"] == "gateway" else direct_jobs
     jobs, work = make(job, warmup + count)
     _, _, warm_statuses = run_workers(concurrency, jobs[:warmup], work)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     wall, latencies, statuses = run_workers(concurrency, jobs[warmup:], work)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(
         json.dumps(
             {
@@ -135,6 +139,7 @@ def main() -> None:
                 "seconds": wall,
                 "events_per_second": count / wall,
                 "latencies_ms": latencies,
+                "client_cpu_ms_per_event": cpu * 1000 / count,
                 "statuses": {str(k): v for k, v in (statuses + warm_statuses).items()},
             }
         )

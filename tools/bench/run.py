@@ -239,6 +239,7 @@ def measure_e2e(
                 entry[f"{mode}_p50_ms"] = percentile(latencies, 50)
                 entry[f"{mode}_p99_ms"] = percentile(latencies, 99)
                 entry[f"{mode}_moto_cpu_ms_per_event"] = median([r["moto_cpu_ms_per_event"] for r in runs])
+                entry[f"{mode}_client_cpu_ms_per_event"] = median([r["client_cpu_ms_per_event"] for r in runs])
             entry["gateway_cpu_ms_per_event"] = median([r["gateway_cpu_ms_per_event"] for r in per_mode["gateway"]])
             results[f"c{concurrency}"] = entry
         return results
@@ -296,11 +297,14 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
                 f"e2e_{level}_direct_p50_ms": entry["direct_p50_ms"],
                 f"e2e_{level}_direct_p99_ms": entry["direct_p99_ms"],
                 f"e2e_{level}_gateway_cpu_ms_per_event": entry["gateway_cpu_ms_per_event"],
+                f"e2e_{level}_gateway_client_cpu_ms_per_event": entry["gateway_client_cpu_ms_per_event"],
+                f"e2e_{level}_direct_client_cpu_ms_per_event": entry["direct_client_cpu_ms_per_event"],
                 f"e2e_{level}_moto_cpu_ms_per_event_gateway": entry["gateway_moto_cpu_ms_per_event"],
                 f"e2e_{level}_moto_cpu_ms_per_event_direct": entry["direct_moto_cpu_ms_per_event"],
             }
         )
     all_items = [s["item_bytes"] for s in counts["sizes"].values()]
+    counts_n = results["params"]["count_events"]
     out.update(
         {
             "aws_calls_first_event": len(counts["first_event"]["calls"]),
@@ -309,6 +313,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "http_requests_duplicate": counts["duplicate"]["sends_per_event"],
             "http_connections_first_event": counts["first_event"]["connections_opened"],
             "http_connections_warm_events": counts["warm"]["connections_opened"],
+            "http_connections_reopened_per_warm_event": counts["warm"]["connections_reopened"] / counts_n,
             "bytes_stored_per_event": size["item_bytes"],
             "bytes_stored_per_event_mean_all_types": sum(all_items) / len(all_items),
             "body_bytes": size["body_bytes"],
@@ -370,6 +375,10 @@ def report(results: dict[str, Any], flat: dict[str, Any]) -> None:
         f"AWS calls: first event {counts['first_event']['calls']}; new event {counts['warm']['operations']} "
         f"per {results['params']['count_events']}; duplicate {counts['duplicate']['operations']}",
         f"bytes stored per event by type: { {t: s['item_bytes'] for t, s in counts['sizes'].items()} }",
+        f"HTTP connections: first event opened {counts['first_event']['connections_opened']}; over "
+        f"{results['params']['count_events']} warm events opened {counts['warm']['connections_opened']} and "
+        f"reopened {counts['warm']['connections_reopened']} pooled ones the emulator had closed (its answers' "
+        f"Connection headers: {counts['warm']['emulator_connection_headers']})",
     ]
     if results.get("layer"):
         layer = results["layer"]
@@ -412,14 +421,14 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=OUT_DIR / "last.json", help="where the figures are saved")
     args = parser.parse_args()
     params = (
-        {"cold_runs": 7, "warm_events": 500, "warm_rounds": 5, "e2e": {1: (80, 10), 8: (160, 24)}, "e2e_rounds": 2}
+        {"cold_runs": 7, "warm_events": 500, "warm_rounds": 5, "e2e": {1: (40, 8), 8: (96, 16)}, "e2e_rounds": 4}
         if args.quick
         else {
             "cold_runs": 11,
             "warm_events": 1000,
             "warm_rounds": 7,
-            "e2e": {1: (200, 20), 8: (400, 40)},
-            "e2e_rounds": 3,
+            "e2e": {1: (60, 10), 8: (160, 24)},
+            "e2e_rounds": 6,
         }
     )
     params["count_events"] = 20
