@@ -15,12 +15,15 @@ Selection: ``--id`` (repeatable, or ``--ids-file``, one id a line) reads each id
 scan the table with a filter, which reads the whole table. Criteria combine with AND. Replaying everything needs
 ``--all``. Only records whose status is ``published`` are replayed unless ``--include-unpublished``.
 
+``--events-table`` reads another table (one retained from a deleted stack, say) and publishes to this stack's topics.
+
 Exit status: 0 when nothing failed, 1 when a message failed or the table could not be read, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -81,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also push records claimed but never published (a crash between claim and publish)",
     )
     what.add_argument("--consistent-read", action="store_true", help="strongly consistent reads (twice the cost)")
+    what.add_argument(
+        "--events-table",
+        metavar="TABLE",
+        help="read this table (one retained from a deleted stack) instead of the stack's; publish to its topics",
+    )
 
     how = parser.add_argument_group("how")
     how.add_argument("--execute", action="store_true", help="really publish (default: dry run)")
@@ -164,6 +172,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SelectionError, OutputsError, NonLoopbackEndpointError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
+    if args.events_table:
+        target = dataclasses.replace(target, table_name=args.events_table)
 
     limiter = TokenBucket(args.rate, args.burst) if args.execute and args.rate > 0 else None
     replayer = build_replayer(target, dynamodb, sns, consistent_read=args.consistent_read, limiter=limiter)

@@ -19,6 +19,7 @@ from stack_webhook_fanout.devkit.emulator import (
     LocalStack,
     emulator_client,
     emulator_session,
+    provision,
     subscribe_queue,
 )
 from stack_webhook_fanout.devkit.signing import new_secret
@@ -244,3 +245,31 @@ def test_replay_cli_refuses_an_outputs_file_that_points_away_from_this_machine(t
     # then
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
+
+
+@pytest.mark.integration
+def test_replay_cli_republishes_a_retained_table_into_a_new_stack(
+    fed_stack: FedStack, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # given: events stored by an old stack, and a new stack (own topics and queues) that replaced it
+    old = [fed_stack.deliver("user.created"), fed_stack.deliver("team_membership.deleted")]
+    fed_stack.drain_all()
+    prefix = f"new-{uuid.uuid4().hex[:8]}"
+    new_stack = provision(moto_endpoint, name_prefix=prefix, template_path=TEMPLATE_PATH)
+    new_queues = {
+        t: subscribe_queue(new_stack, [new_stack.topic_arns[t]], f"{prefix}-{i}")
+        for i, t in enumerate(("user.created", "team_membership.deleted"))
+    }
+    new = FedStack(stack=new_stack, queues=new_queues, monkeypatch=monkeypatch)
+
+    # when: the new stack's outputs, the old stack's table
+    result = run_tool(
+        "--outputs", str(new.outputs_file(tmp_path)), "--events-table", fed_stack.stack.table_name, "--all", "--execute"
+    )
+
+    # then: the old events arrive on the new stack's topics, and the old stack's topics get nothing
+    assert result.returncode == 0, result.stderr
+    assert f"table {fed_stack.stack.table_name}" in result.stderr
+    arrived = sorted((queue, m.attributes["event_id"]) for queue, m in new.delivered())
+    assert arrived == sorted((d.event_type, d.event_id) for d in old)
+    assert fed_stack.delivered() == []
