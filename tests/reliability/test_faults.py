@@ -1,0 +1,549 @@
+"""Faults around the function's real AWS calls, each followed by retries as Svix makes them.
+
+For every fault: the answer the sender gets, and after its retries the EXACT number of publications (every topic
+has a queue subscribed, so draining all queues counts every message). Svix retries a non-2xx answer with the
+same svix-id and body, signed again later (at once, 5 s, 5 min, 30 min, ...): here the time between retries is
+shortened by one- or two-second claim leases and cache ages, never by long sleeps. ``docs/guarantees.md`` has
+the resulting table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from stack_webhook_fanout.devkit.samples import event_body
+
+from .support import (
+    FUNCTION_ERROR_STATUS,
+    CallCounter,
+    DynamoDBThrottle,
+    client_error,
+    client_events,
+    client_of,
+    connection_refused,
+    free_port,
+    header,
+    invoke,
+    killed,
+    on_update,
+    outcome,
+    read_timeout,
+    redeliver,
+    wait_past,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stack_webhook_fanout.devkit.emulator import QueueMessage
+
+    from .support import Deployment
+
+pytestmark = pytest.mark.integration
+
+FAULT = "reliability-fault"
+#: A lease short enough to wait out, long enough that a retry sent at once surely finds it live.
+SHORT_LEASE = "2"
+
+
+def _published(deployment: Deployment) -> list[tuple[str, QueueMessage]]:
+    return deployment.publications()
+
+
+def _assert_published_once(deployment: Deployment, event: dict[str, Any], queue: str) -> None:
+    messages = _published(deployment)
+    assert [name for name, _ in messages] == [queue]
+    message = messages[0][1]
+    assert message.body.encode() == event_body(event)
+    assert message.attributes["event_id"] == header(event, "svix-id")
+
+
+def _assert_nothing_stored_or_published(deployment: Deployment) -> None:
+    assert deployment.scan() == []
+    assert _published(deployment) == []
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------------------------
+
+
+def test_dynamodb_unavailable_answers_503_until_it_is_back_then_publishes_once(deployment: Deployment) -> None:
+    # given: DynamoDB unreachable from the function
+    event = deployment.signed("user.created")
+    handler = deployment.load_handler()
+    client_events(handler, "dynamodb").register("before-call.dynamodb.UpdateItem", connection_refused, FAULT)
+
+    # when: the first delivery and Svix's immediate retry
+    first = invoke(handler, event)
+    second = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: both retryable, nothing stored, nothing published
+    assert first == (503, {"error": "dependency_unavailable", "service": "dynamodb"})
+    assert second == first
+    _assert_nothing_stored_or_published(deployment)
+
+    # when: DynamoDB is back for the next retries
+    client_events(handler, "dynamodb").unregister("before-call.dynamodb.UpdateItem", unique_id=FAULT)
+    third = invoke(handler, redeliver(event, deployment.secret))
+    fourth = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: published exactly once, the later retry acknowledged as a duplicate
+    assert (third[0], outcome(third[1])) == (200, "published")
+    assert (fourth[0], outcome(fourth[1])) == (200, "duplicate")
+    _assert_published_once(deployment, event, "user.created")
+
+
+def test_dynamodb_on_a_closed_port_answers_503_and_a_healthy_environment_publishes_once(
+    deployment: Deployment,
+) -> None:
+    # given: an execution environment whose DynamoDB endpoint refuses connections (botocore retries it itself)
+    event = deployment.signed("team.created")
+    broken = deployment.load_handler(AWS_ENDPOINT_URL_DYNAMODB=f"http://127.0.0.1:{free_port()}")
+
+    # when
+    status, answer = invoke(broken, event)
+
+    # then
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "dynamodb"})
+    _assert_nothing_stored_or_published(deployment)
+
+    # when: the retry lands in another, healthy environment
+    deployment.monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+    status, answer = invoke(deployment.load_handler(), redeliver(event, deployment.secret))
+
+    # then
+    assert (status, outcome(answer)) == (200, "published")
+    _assert_published_once(deployment, event, "team.created")
+
+
+def test_dynamodb_throttled_answers_503_after_botocores_retries_then_publishes_once(deployment: Deployment) -> None:
+    # given: DynamoDB answering every request with ProvisionedThroughputExceededException (HTTP 400), which
+    # botocore parses and retries by its own policy before giving up
+    event = deployment.signed("team.updated")
+    handler = deployment.load_handler()
+    throttle = DynamoDBThrottle()
+    client_events(handler, "dynamodb").register("before-send.dynamodb.UpdateItem", throttle, FAULT)
+    # botocore normalises the client's retry settings to the total number of attempts per call
+    attempts_per_call = client_of(handler, "dynamodb").meta.config.retries["total_max_attempts"]
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then: the claim was tried as often as the client's retry policy allows, then the sender is told to retry
+    assert throttle.sends == attempts_per_call > 1
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "dynamodb"})
+    _assert_nothing_stored_or_published(deployment)
+
+    # when: the throttling has passed by Svix's next retry
+    client_events(handler, "dynamodb").unregister("before-send.dynamodb.UpdateItem", unique_id=FAULT)
+    status, answer = invoke(handler, redeliver(event, deployment.secret))
+
+    # then
+    assert (status, outcome(answer)) == (200, "published")
+    assert throttle.sends == attempts_per_call
+    _assert_published_once(deployment, event, "team.updated")
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"]
+)
+def test_dynamodb_throttling_errors_answer_503_and_a_retry_publishes_once(deployment: Deployment, code: str) -> None:
+    # given: the claim failing with a throttling error once botocore's own retries are spent
+    event = deployment.signed("team.deleted")
+    handler = deployment.load_handler()
+    client_events(handler, "dynamodb").register(
+        "before-call.dynamodb.UpdateItem", client_error(code, "UpdateItem"), FAULT
+    )
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "dynamodb"})
+    _assert_nothing_stored_or_published(deployment)
+
+    # when: Svix retries after the throttling passed
+    client_events(handler, "dynamodb").unregister("before-call.dynamodb.UpdateItem", unique_id=FAULT)
+    status, answer = invoke(handler, redeliver(event, deployment.secret))
+
+    # then
+    assert (status, outcome(answer)) == (200, "published")
+    _assert_published_once(deployment, event, "team.deleted")
+
+
+def test_claim_written_but_its_answer_lost_blocks_retries_until_the_lease_then_publishes_once(
+    deployment: Deployment,
+) -> None:
+    # given: the claim reaches DynamoDB and is written, but its answer never comes back (a read timeout)
+    event = deployment.signed("team_permission.created")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    client_events(handler, "dynamodb").register("after-call.dynamodb.UpdateItem", read_timeout, FAULT)
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then: retryable; the record exists, claimed by nobody alive, nothing published
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "dynamodb"})
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    assert _published(deployment) == []
+    client_events(handler, "dynamodb").unregister("after-call.dynamodb.UpdateItem", unique_id=FAULT)
+
+    # when: Svix retries at once, inside the orphaned claim's lease
+    assert time.time() < record["lease_expires_at"], "the machine took longer than the lease to retry"
+    status, answer = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: retryable 409, still nothing published
+    assert (status, outcome(answer)) == (409, "in_progress")
+    assert _published(deployment) == []
+
+    # when: Svix's next retry comes after the lease
+    wait_past(record["lease_expires_at"])
+    status, answer = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: taken over and published exactly once
+    assert (status, outcome(answer)) == (200, "published")
+    _assert_published_once(deployment, event, "team_permission.created")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("published", 2)
+
+
+# --- SNS --------------------------------------------------------------------------------------------------------
+
+
+SNS_FAULTS: dict[str, Callable[..., None]] = {
+    "connection_refused": connection_refused,
+    "read_timeout_before_sending": read_timeout,
+    "internal_error": client_error("InternalError", "Publish", status=500),
+    "throttled": client_error("Throttled", "Publish"),
+    "kms_throttled": client_error("KMSThrottling", "Publish"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(SNS_FAULTS))
+def test_sns_publish_failing_answers_503_releases_the_claim_and_a_retry_publishes_once(
+    deployment: Deployment, fault: str
+) -> None:
+    # given: SNS failing before the message is accepted
+    event = deployment.signed("team_membership.created")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler()
+    client_events(handler, "sns").register("before-call.sns.Publish", SNS_FAULTS[fault], FAULT)
+
+    # when: the delivery and Svix's immediate retry
+    first = invoke(handler, event)
+    second = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: both retryable; the event is stored but its claim given up, so retries need not wait for a lease
+    assert first == (503, {"error": "dependency_unavailable", "service": "sns"})
+    assert second == first
+    assert _published(deployment) == []
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["lease_expires_at"], record["attempts"]) == ("claimed", 0, 2)
+    assert "claim_token" not in record
+
+    # when: SNS is back by the next retry
+    client_events(handler, "sns").unregister("before-call.sns.Publish", unique_id=FAULT)
+    third = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: published exactly once, on the third claim
+    assert (third[0], outcome(third[1])) == (200, "published")
+    _assert_published_once(deployment, event, "team_membership.created")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("published", 3)
+
+
+def test_sns_on_a_closed_port_answers_503_and_a_healthy_environment_publishes_once(deployment: Deployment) -> None:
+    # given: an environment whose SNS endpoint refuses connections (botocore retries it itself, then gives up)
+    event = deployment.signed("project_permission.deleted")
+    broken = deployment.load_handler(AWS_ENDPOINT_URL_SNS=f"http://127.0.0.1:{free_port()}")
+
+    # when
+    status, answer = invoke(broken, event)
+
+    # then
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    assert _published(deployment) == []
+
+    # when: the retry reaches a healthy environment
+    deployment.monkeypatch.delenv("AWS_ENDPOINT_URL_SNS")
+    status, answer = invoke(deployment.load_handler(), redeliver(event, deployment.secret))
+
+    # then
+    assert (status, outcome(answer)) == (200, "published")
+    _assert_published_once(deployment, event, "project_permission.deleted")
+
+
+def test_sns_and_the_release_failing_answer_503_and_the_lease_delays_the_single_publication(
+    deployment: Deployment,
+) -> None:
+    # given: SNS failing, and DynamoDB failing the claim's release too
+    event = deployment.signed("team_permission.deleted")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    client_events(handler, "sns").register("before-call.sns.Publish", connection_refused, FAULT)
+    client_events(handler, "dynamodb").register(
+        "before-parameter-build.dynamodb.UpdateItem", on_update("release", connection_refused), FAULT
+    )
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then: retryable; the claim stays held until its lease expires
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    assert "claim_token" in record
+    client_events(handler, "sns").unregister("before-call.sns.Publish", unique_id=FAULT)
+    client_events(handler, "dynamodb").unregister("before-parameter-build.dynamodb.UpdateItem", unique_id=FAULT)
+
+    # when: Svix retries at once, then after the lease
+    assert time.time() < record["lease_expires_at"], "the machine took longer than the lease to retry"
+    early = invoke(handler, redeliver(event, deployment.secret))
+    wait_past(record["lease_expires_at"])
+    late = invoke(handler, redeliver(event, deployment.secret))
+
+    # then
+    assert (early[0], outcome(early[1])) == (409, "in_progress")
+    assert (late[0], outcome(late[1])) == (200, "published")
+    _assert_published_once(deployment, event, "team_permission.deleted")
+
+
+def test_sns_answer_lost_after_accepting_the_message_publishes_twice_with_one_event_id(
+    deployment: Deployment,
+) -> None:
+    # given: SNS accepts the message but its answer is lost (a read timeout after the request went through):
+    # the function cannot tell this from a failure
+    event = deployment.signed("user.deleted")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler()
+    client_events(handler, "sns").register("after-call.sns.Publish", read_timeout, FAULT)
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then: 503 as for any SNS failure, and the message is already out
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    client_events(handler, "sns").unregister("after-call.sns.Publish", unique_id=FAULT)
+
+    # when: Svix retries until it gets a 2xx
+    retry = invoke(handler, redeliver(event, deployment.secret))
+    later = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: a second publication, the only kind of duplicate a healthy subscriber sees: same body, same event_id
+    assert (retry[0], outcome(retry[1])) == (200, "published")
+    assert (later[0], outcome(later[1])) == (200, "duplicate")
+    messages = _published(deployment)
+    assert [name for name, _ in messages] == ["user.deleted", "user.deleted"]
+    assert {m.attributes["event_id"] for _, m in messages} == {event_id}
+    assert {m.body.encode() for _, m in messages} == {event_body(event)}
+
+
+# --- the record after publishing ----------------------------------------------------------------------------------
+
+
+def test_mark_published_failing_answers_200_so_svix_stops_and_one_publication_stands(deployment: Deployment) -> None:
+    # given: DynamoDB failing only the update that records the publication
+    event = deployment.signed("user.updated")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    client_events(handler, "dynamodb").register(
+        "before-parameter-build.dynamodb.UpdateItem", on_update("mark", connection_refused), FAULT
+    )
+
+    # when
+    status, answer = invoke(handler, event)
+
+    # then: the message went out, so the sender gets a 2xx (a 5xx would make it publish again) and never retries
+    assert (status, outcome(answer)) == (200, "published")
+    _assert_published_once(deployment, event, "user.updated")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    client_events(handler, "dynamodb").unregister("before-parameter-build.dynamodb.UpdateItem", unique_id=FAULT)
+
+    # when: the same message is redelivered anyway (a manual "resend" from the dashboard), inside and after the lease
+    assert time.time() < record["lease_expires_at"], "the machine took longer than the lease to redeliver"
+    inside = invoke(handler, redeliver(event, deployment.secret))
+    wait_past(record["lease_expires_at"])
+    after = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: inside the lease nothing happens; after it the unrecorded event is published again, same event_id
+    assert (inside[0], outcome(inside[1])) == (409, "in_progress")
+    assert (after[0], outcome(after[1])) == (200, "published")
+    messages = _published(deployment)
+    assert [(name, m.attributes["event_id"]) for name, m in messages] == [("user.updated", event_id)]
+
+
+# --- Secrets Manager --------------------------------------------------------------------------------------------
+
+
+def test_secrets_manager_unavailable_at_cold_start_answers_503_then_recovers(deployment: Deployment) -> None:
+    # given: a new execution environment that cannot read the secret (every attempt counted); a failed read is
+    # remembered for the refresh interval (1 s here, 10 s by default) so that requests cannot hammer the service
+    event = deployment.signed("stack.test")
+    handler = deployment.load_handler(SECRET_REFRESH_INTERVAL_SECONDS="1")
+    calls = CallCounter()
+
+    def down(**kwargs: Any) -> None:
+        calls(**kwargs)
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/unreachable")
+
+    client_events(handler, "secretsmanager").register("before-call.secrets-manager.GetSecretValue", down, FAULT)
+
+    # when: the delivery and Svix's immediate retry
+    before_first = time.time()
+    first = invoke(handler, event)
+    after_first = time.time()
+    second = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: both retryable, one read attempted, nothing stored, nothing published
+    assert time.time() < before_first + 1, "the machine took longer than the refresh interval to retry"
+    assert first == (503, {"error": "dependency_unavailable", "service": "secretsmanager"})
+    assert second == first
+    assert calls.calls == 1
+    _assert_nothing_stored_or_published(deployment)
+
+    # when: Secrets Manager is back by the next retry, after the refresh interval (Svix's next is 5 s later)
+    client_events(handler, "secretsmanager").unregister("before-call.secrets-manager.GetSecretValue", unique_id=FAULT)
+    counter = CallCounter()
+    client_events(handler, "secretsmanager").register("before-call.secrets-manager.GetSecretValue", counter, FAULT)
+    wait_past(after_first + 1.05)
+    status, answer = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: read once more, and published exactly once
+    assert (status, outcome(answer)) == (200, "published")
+    assert counter.calls == 1
+    _assert_published_once(deployment, event, "stack.test")
+
+
+def test_secrets_manager_unavailable_later_keeps_serving_the_cached_secret_past_its_max_age(
+    deployment: Deployment,
+) -> None:
+    # given: a warm environment with a secret fetched less than its max age (1 s) ago
+    handler = deployment.load_handler(SECRET_MAX_AGE_SECONDS="1", SECRET_REFRESH_INTERVAL_SECONDS="1")
+    warm = deployment.signed("team.created")
+    assert outcome(invoke(handler, warm)[1]) == "published"
+    fetched_at = time.time()
+
+    # when: Secrets Manager goes down (every call counted), inside and then past the max age
+    calls = CallCounter()
+
+    def down(**kwargs: Any) -> None:
+        calls(**kwargs)
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/unreachable")
+
+    client_events(handler, "secretsmanager").register("before-call.secrets-manager.GetSecretValue", down, FAULT)
+    inside = deployment.signed("team.updated")
+    inside_answer = invoke(handler, inside)
+    calls_inside = calls.calls
+    wait_past(fetched_at + 1.1)
+    stale = deployment.signed("team.deleted")
+    stale_answer = invoke(handler, stale)
+    calls_past_max_age = calls.calls
+    forged = deployment.signed("team.deleted", secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHM=")
+    forged_answer = invoke(handler, forged)
+
+    # then: inside the max age no call; past it one failed refresh and the cached secret keeps verifying
+    assert calls_inside == 0
+    assert (inside_answer[0], outcome(inside_answer[1])) == (200, "published")
+    assert (stale_answer[0], outcome(stale_answer[1])) == (200, "published")
+    assert calls_past_max_age == 1
+    # and a forged request is still refused (401), not answered 503 for want of a fresh secret
+    assert forged_answer[0] == 401
+    assert deployment.record(header(forged, "svix-id")) is None
+    assert deployment.published_types() == {"team.created": 1, "team.updated": 1, "team.deleted": 1}
+
+
+# --- the function stopped mid-way -------------------------------------------------------------------------------
+
+
+def test_crash_between_claim_and_publish_leaves_a_lease_then_a_retry_publishes_once(deployment: Deployment) -> None:
+    # given: an environment that dies right when it would publish (its claim written), and the environment
+    # Svix's retries will reach
+    event = deployment.signed("project_permission.created")
+    event_id = header(event, "svix-id")
+    crashing = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    client_events(crashing, "sns").register("before-call.sns.Publish", killed, FAULT)
+    healthy = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+
+    # when
+    status, answer = invoke(crashing, event)
+
+    # then: the sender sees API Gateway's 5xx; a live claim is left behind; nothing published
+    assert status == FUNCTION_ERROR_STATUS, answer
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("claimed", 1)
+    assert "claim_token" in record
+    assert _published(deployment) == []
+
+    # when: Svix retries at once (inside the lease), then later (after it), then once more
+    assert time.time() < record["lease_expires_at"], "the machine took longer than the lease to retry"
+    early = invoke(healthy, redeliver(event, deployment.secret))
+    wait_past(record["lease_expires_at"])
+    late = invoke(healthy, redeliver(event, deployment.secret))
+    again = invoke(healthy, redeliver(event, deployment.secret))
+
+    # then: 409 while the lease lives, then the claim is taken over and published exactly once
+    assert (early[0], outcome(early[1])) == (409, "in_progress")
+    assert (late[0], outcome(late[1])) == (200, "published")
+    assert (again[0], outcome(again[1])) == (200, "duplicate")
+    _assert_published_once(deployment, event, "project_permission.created")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("published", 2)
+
+
+def test_timeout_after_publish_before_mark_publishes_exactly_twice_with_the_same_event_id(
+    deployment: Deployment,
+) -> None:
+    # given: an environment whose invocation hits its deadline after SNS accepted the message, while it records
+    # the publication (the runtime stops it: the mark is never sent)
+    event = deployment.signed("team_membership.deleted")
+    event_id = header(event, "svix-id")
+    timing_out = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    client_events(timing_out, "dynamodb").register(
+        "before-parameter-build.dynamodb.UpdateItem", on_update("mark", killed), FAULT
+    )
+    healthy = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+
+    # when
+    status, answer = invoke(timing_out, event)
+
+    # then: the sender sees a 5xx although the message is out; the record stays claimed
+    assert status == FUNCTION_ERROR_STATUS, answer
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    first = _published(deployment)
+    assert [name for name, _ in first] == ["team_membership.deleted"]
+
+    # when: Svix retries at once (inside the lease), after it, and once more
+    assert time.time() < record["lease_expires_at"], "the machine took longer than the lease to retry"
+    early = invoke(healthy, redeliver(event, deployment.secret))
+    wait_past(record["lease_expires_at"])
+    late = invoke(healthy, redeliver(event, deployment.secret))
+    again = invoke(healthy, redeliver(event, deployment.secret))
+
+    # then: exactly one more publication, identical, with the same event_id attribute for subscribers to drop it
+    assert (early[0], outcome(early[1])) == (409, "in_progress")
+    assert (late[0], outcome(late[1])) == (200, "published")
+    assert (again[0], outcome(again[1])) == (200, "duplicate")
+    second = _published(deployment)
+    messages = [m for _, m in first + second]
+    assert [name for name, _ in first + second] == ["team_membership.deleted", "team_membership.deleted"]
+    assert [m.attributes["event_id"] for m in messages] == [event_id, event_id]
+    assert [m.body.encode() for m in messages] == [event_body(event), event_body(event)]
+    # event_timestamp is the svix-timestamp of the delivery attempt that was published: each copy has its own
+    attributes = [{k: v for k, v in m.attributes.items() if k != "event_timestamp"} for m in messages]
+    assert attributes[0] == attributes[1]
