@@ -16,6 +16,7 @@ SERVICE = build_service()
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
-@logger.inject_lambda_context(correlation_id_path='headers."svix-id"', clear_state=True)
+# log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT would otherwise log whole events (personal data, signatures).
+@logger.inject_lambda_context(correlation_id_path='headers."svix-id"', clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_http_event(SERVICE, event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ def request_from_event(event: Mapping[str, Any]) -> WebhookRequest:
     if event.get("isBase64Encoded"):
         try:
             return WebhookRequest(body=base64.b64decode(body, validate=True), headers=headers)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or a str with non-ASCII characters
             raise BadRequestError("body_not_base64") from exc
     try:
         return WebhookRequest(body=body.encode(), headers=headers)

@@ -77,6 +77,9 @@ class IngestService:
         if len(body) > SNS_MAX_MESSAGE_BYTES:
             raise PayloadTooLargeError(len(body), SNS_MAX_MESSAGE_BYTES)
         self._verify(body, request.headers)
+        if not body:
+            # SNS refuses an empty message: it could never be published, and a retry cannot change that.
+            raise BadRequestError("empty_body")
 
         ids = standard_headers(request.headers)
         event_id = attribute_safe(ids["webhook-id"])

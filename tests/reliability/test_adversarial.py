@@ -112,12 +112,6 @@ def _sns_refuses_empty_messages(params: dict[str, Any], **_: Any) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest publishes a verified empty body as is; SNS refuses an empty Message (InvalidParameter), which "
-    "becomes a 503 that no retry can fix (Svix retries for ~28 h, then gives up). Fix in ingest.py before the "
-    "claim: refuse an empty body with a 4xx (or publish a non-empty stand-in to the fallback topic)",
-)
 def test_validly_signed_empty_body_is_never_a_5xx(corpus_stack: tuple[Deployment, ModuleType]) -> None:
     # given: SNS refusing empty messages as it does in AWS, and a correctly signed empty body
     deployment, handler = corpus_stack
@@ -130,8 +124,6 @@ def test_validly_signed_empty_body_is_never_a_5xx(corpus_stack: tuple[Deployment
     finally:
         events.unregister("before-parameter-build.sns.Publish", unique_id="empty-message-rule")
 
-    # then: an answer a retry does not need to repeat, and no claimed-but-unpublishable record left behind
-    assert status < 500, answer
-    record = deployment.record(event["headers"]["svix-id"])
-    assert record is None or record["status"] == "published"
-    deployment.publications()
+    # then: a 400 that no retry needs to repeat, and no claimed-but-unpublishable record left behind
+    assert (status, answer) == (400, {"error": "bad_request", "reason": "empty_body"})
+    assert deployment.record(event["headers"]["svix-id"]) is None

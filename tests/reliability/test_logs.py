@@ -212,11 +212,6 @@ def _load_with_event_logging(deployment: Deployment) -> ModuleType:
     return deployment.load_handler(POWERTOOLS_LOGGER_LOG_EVENT="true")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="functions/ingest/app.py: inject_lambda_context(...) leaves log_event to POWERTOOLS_LOGGER_LOG_EVENT, so "
-    "setting it logs every whole event (body with personal data, signature); fix: pass log_event=False explicitly",
-)
 def test_logs_hold_no_personal_data_even_with_powertools_event_logging_on(
     deployment: Deployment, stdout_logs: pytest.CaptureFixture[str]
 ) -> None:
