@@ -61,8 +61,9 @@ typecheck: $(VENV)/.installed ## mypy (strict) on the domain package
 	$(VENV)/bin/mypy
 
 .PHONY: validate
-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
+validate: $(SAM_VENV)/.installed ## sam validate --lint (offline), ours and the subscriber example's
 	$(SAM) validate --lint
+	cd examples/subscriber && $(SAM) validate --lint
 
 .PHONY: build
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, no container needed)
@@ -95,3 +96,11 @@ send: $(VENV)/.installed ## sign and post one sample event: make send TYPE=user.
 .PHONY: send-all
 send-all: $(VENV)/.installed ## sign and post one sample of every type [URL=... SECRET=...]
 	@$(PY) tools/send_event.py --all
+
+.PHONY: replay
+replay: $(VENV)/.installed ## re-publish stored events (dry run unless ARGS has --execute): make replay ARGS='--stack-name X --type user.created'
+	$(PY) tools/replay.py $(ARGS)
+
+.PHONY: schemas
+schemas: $(VENV)/.installed ## regenerate schemas/ (JSON Schema of every event type) from the event models
+	$(PY) tools/generate_schemas.py

@@ -85,7 +85,7 @@ def handle_http_event(service: IngestService, event: Mapping[str, Any]) -> dict[
     except DependencyError as exc:
         logger.error(
             "dependency failed",
-            extra={"outcome": "unavailable", "service": exc.service, "detail": exc.detail},
+            extra={"outcome": "unavailable", "dependency": exc.service, "detail": exc.detail},
         )
         count("DependencyFailure")
         return response(503, {"error": "dependency_unavailable", "service": exc.service}, retry_after=True)

@@ -145,7 +145,7 @@ class IngestService:
             # the record stays "claimed", and only a redelivery after its lease could publish again.
             logger.error(
                 "published but could not mark the record",
-                extra={"service": exc.service, "detail": exc.detail},
+                extra={"dependency": exc.service, "detail": exc.detail},
             )
         else:
             if not marked:

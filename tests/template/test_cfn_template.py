@@ -115,8 +115,15 @@ Resources:
         - {AttributeName: gsi_pk, AttributeType: N}
       KeySchema: [{AttributeName: pk, KeyType: HASH}]
       TimeToLiveSpecification: {AttributeName: ttl, Enabled: false}
-  One: {Type: AWS::SNS::Topic}
-  Two: {Type: AWS::SNS::Topic}
+  One:
+    Type: AWS::SNS::Topic
+    Properties: {Tags: [{Key: "stack-webhook-fanout:event-type", Value: one}]}
+  Two:
+    Type: AWS::SNS::Topic
+    Properties: {Tags: [{Key: "stack-webhook-fanout:event-type", Value: two}]}
+  Alarms:
+    Type: AWS::SNS::Topic
+    Properties: {Tags: [{Key: "stack-webhook-fanout:purpose", Value: alarms}]}
   Fn:
     Type: AWS::Serverless::Function
     Properties:
@@ -129,7 +136,7 @@ Resources:
     assert key_schema == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert attribute_definitions == [{"AttributeName": "pk", "AttributeType": "S"}]  # only key attributes
     assert ttl_attribute(template, "Table") is None  # disabled
-    assert topic_logical_ids(template) == {"One", "Two"}
+    assert topic_logical_ids(template) == {"One", "Two"}  # event topics only: the alarms topic is not one
     assert function_environment(template, "Fn") == {"SHARED": "g", "OVERRIDDEN": "f", "OWN": {"Ref": "One"}}
     with pytest.raises(TemplateError, match="not a AWS::DynamoDB::Table"):
         table_key_schema(template, "One")

@@ -265,6 +265,8 @@ def test_parameters_are_described_and_constrained(template: Template) -> None:
         "LogLevel": "INFO",
         "LogRetentionDays": 30,
         "FunctionMemorySize": 512,
+        "AlarmEmail": "",
+        "AlarmTopicArn": "",
     }
     assert {name: p["Default"] for name, p in parameters.items()} == expected_defaults
     for name, parameter in parameters.items():

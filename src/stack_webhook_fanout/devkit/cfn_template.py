@@ -135,9 +135,17 @@ def ttl_attribute(template: Mapping[str, Any], logical_id: str = "EventsTable") 
     return name if isinstance(name, str) else None
 
 
+#: The tag every event topic (one per type, and the fallback) carries; other topics (alarms) do not.
+EVENT_TOPIC_TAG = "stack-webhook-fanout:event-type"
+
+
 def topic_logical_ids(template: Mapping[str, Any]) -> set[str]:
-    """Return the logical ids of every ``AWS::SNS::Topic`` in the template."""
-    return set(resources_of_type(template, "AWS::SNS::Topic"))
+    """Return the logical ids of the event topics: ``AWS::SNS::Topic`` resources tagged :data:`EVENT_TOPIC_TAG`."""
+    return {
+        logical_id
+        for logical_id, topic in resources_of_type(template, "AWS::SNS::Topic").items()
+        if any(tag.get("Key") == EVENT_TOPIC_TAG for tag in (topic.get("Properties") or {}).get("Tags") or [])
+    }
 
 
 def function_environment(template: Mapping[str, Any], logical_id: str = "IngestFunction") -> dict[str, Any]:
