@@ -20,10 +20,22 @@ if TYPE_CHECKING:
 
 
 def client_config() -> Any:
-    """Timeouts and retries that fit several calls inside the function's 10 s and Svix's 15 s."""
+    """Timeouts and retries that fit several calls inside the function's 10 s and Svix's 15 s.
+
+    ``parameter_validation=False``: botocore otherwise walks every call's parameters against the service model
+    before sending, about a quarter of a warm invocation's CPU here (``make bench``: 4.23 -> 3.24 million
+    instructions per event). The parameters are built by this package with fixed shapes (typed by the boto3 stubs);
+    DynamoDB, SNS and Secrets Manager validate them on their side, and a rejection there is a ``ClientError`` that
+    maps to the same 503 as a client-side ``ParamValidationError`` (a ``BotoCoreError``) did.
+    """
     from botocore.config import Config
 
-    return Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+    return Config(
+        connect_timeout=1,
+        read_timeout=2,
+        retries={"max_attempts": 2, "mode": "standard"},
+        parameter_validation=False,
+    )
 
 
 def build_service(settings: Settings | None = None, *, clients: Mapping[str, Any] | None = None) -> IngestService:
