@@ -42,8 +42,24 @@ FUNCTION_SETTINGS = {
     "POWERTOOLS_METRICS_NAMESPACE": "StackWebhookFanout",
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
-#: The same botocore settings as ``bootstrap.client_config`` (the floor and the naive build use them too).
-CLIENT_CONFIG = {"connect_timeout": 1, "read_timeout": 2, "retries": {"max_attempts": 2, "mode": "standard"}}
+#: The same botocore settings as ``bootstrap.client_config`` (the floor, the naive build and the direct client use them
+#: too, so that every baseline makes "the same calls"); ``check_client_config`` fails the run if the two drift apart.
+CLIENT_CONFIG = {
+    "connect_timeout": 1,
+    "read_timeout": 2,
+    "retries": {"max_attempts": 2, "mode": "standard"},
+    "parameter_validation": False,
+}
+
+
+def check_client_config() -> None:
+    """Raise if ``CLIENT_CONFIG`` no longer says what ``bootstrap.client_config()`` does."""
+    from stack_webhook_fanout.bootstrap import client_config
+
+    config = client_config()
+    drift = {name: getattr(config, name) for name, value in CLIENT_CONFIG.items() if getattr(config, name) != value}
+    if drift:
+        raise RuntimeError(f"tools/bench/common.py CLIENT_CONFIG differs from bootstrap.client_config(): {drift}")
 
 
 def free_port() -> int:

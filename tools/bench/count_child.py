@@ -11,6 +11,7 @@ three clients ``bootstrap.build_service`` makes carry them. Nothing of ours is f
   opened, the second kind when a pooled keep-alive connection was found closed by the server (keep-alive check), and
   the ``Connection`` header of the emulator's answers (``after-call``).
 - stdout bytes: the handler's JSON log lines and EMF metric documents, per event.
+- CPU time of the warm events (handler, botocore, HTTP to the emulator; sequential, no threads).
 - item sizes: each stored item, read back with a separate (unhooked) client, sized by DynamoDB's rules.
 """
 
@@ -22,6 +23,7 @@ import io
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -128,7 +130,9 @@ def main() -> None:
         events = [sample_api_event(job["event_type"], secret) for _ in range(warm_n)]
         recorder.reset()
         sink.bytes = 0
+        cpu_started = time.process_time()
         warm_statuses = Counter(serve(e)["status"] for e in events)
+        cpu_ms_per_event = (time.process_time() - cpu_started) * 1000 / warm_n
         warm = {
             "calls_per_event": len(recorder.calls) / warm_n,
             "sends_per_event": recorder.sends / warm_n,
@@ -136,6 +140,7 @@ def main() -> None:
             "connections_reopened": recorder.reconnections,
             "emulator_connection_headers": dict(recorder.connection_headers),
             "log_bytes_per_event": sink.bytes / warm_n,
+            "cpu_ms_per_event": cpu_ms_per_event,
             "operations": dict(Counter(op for _, op in recorder.calls)),
             "statuses": dict(warm_statuses),
         }

@@ -26,6 +26,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,7 @@ from common import (
     PYTHON,
     REPO,
     TEMPLATE_PATH,
+    check_client_config,
     child_env,
     median,
     moto_server,
@@ -171,6 +174,53 @@ def measure_warm(
     return warm
 
 
+def measure_instructions(
+    tmp: Path, env: dict[str, str], stack: Any, secret: str, counts: dict[str, Any], n: int
+) -> dict[str, Any] | None:
+    """The warm path in instructions per event (callgrind; see instr_child.py), or None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        log("valgrind not found: no instruction counts")
+        return None
+    result: dict[str, Any] = {"events": n}
+    for loop in ("handler", "calls", "bare"):
+        job = {
+            "app_path": str(APP_PATH),
+            "event_type": BENCH_EVENT_TYPE,
+            "secret": secret,
+            "secret_arn": stack.secret_arn,
+            "calls": counts["templates"],
+            "client_config": CLIENT_CONFIG,
+            "events": n,
+            "loop": loop,
+        }
+        done = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=functools_reduce",
+                "--callgrind-out-file=/dev/null",
+                PYTHON,
+                str(BENCH_DIR / "instr_child.py"),
+                str(write_job(tmp, job)),
+            ],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        collected = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+        if done.returncode != 0 or collected is None:
+            raise RuntimeError(f"callgrind run of {loop} failed:\n{done.stderr[-3000:]}")
+        result[f"{loop}_per_event"] = int(collected.group(1)) / n
+        log(f"instructions: {loop} {result[f'{loop}_per_event']:,.0f} per event")
+    result["own_per_event"] = result["handler_per_event"] - result["calls_per_event"]
+    return result
+
+
 # --- 3. end to end ----------------------------------------------------------------------------------------------------
 def measure_e2e(
     tmp: Path,
@@ -264,6 +314,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
     }
     if results.get("layer"):
         out["layer_zip_ratio_vs_naive"] = results["layer"]["ratio"]
+    instructions = results.get("instructions")
     out.update(
         {
             "cold_start_handler_ms": cold["handler_total_ms"],
@@ -274,6 +325,8 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "cold_start_floor_init_ms": cold["floor_init_ms"],
             "cold_start_floor_first_event_ms": cold["floor_first_event_ms"],
             "cold_start_cpu_ratio_vs_floor": cold["handler_cpu_ms"] / cold["floor_cpu_ms"],
+            "cold_start_handler_cpu_ms": cold["handler_cpu_ms"],
+            "cold_start_floor_cpu_ms": cold["floor_cpu_ms"],
             "cold_start_process_ratio_vs_floor": cold["handler_process_ms"] / cold["floor_process_ms"],
             "cold_start_modules_handler": cold["handler_modules"],
             "cold_start_modules_floor": cold["floor_modules"],
@@ -286,6 +339,20 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "warm_aws_calls_per_event": warm["handler_calls_per_event"],
         }
     )
+    if instructions:
+        # The same split in instructions, which the machine's load cannot move; converted to µs with this run's
+        # own ratio of handler µs to handler instructions.
+        us_per_instruction = warm["handler_us"] / instructions["handler_per_event"]
+        out.update(
+            {
+                "warm_instructions_handler_per_event": instructions["handler_per_event"],
+                "warm_instructions_calls_per_event": instructions["calls_per_event"],
+                "warm_instructions_own_per_event": instructions["own_per_event"],
+                "warm_instructions_bare_per_event": instructions["bare_per_event"],
+                "warm_instructions_own_ratio_vs_bare": instructions["own_per_event"] / instructions["bare_per_event"],
+                "warm_us_per_event_from_instructions": instructions["own_per_event"] * us_per_instruction,
+            }
+        )
     for level in ("c1", "c8"):
         entry = e2e[level]
         out.update(
@@ -319,6 +386,7 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "body_bytes": size["body_bytes"],
             "sns_message_bytes": size["sns_bytes"],
             "log_bytes_per_event": counts["warm"]["log_bytes_per_event"],
+            "cpu_ms_per_warm_event_with_http": counts["warm"]["cpu_ms_per_event"],
             "log_bytes_per_duplicate": counts["duplicate"]["log_bytes_per_event"],
         }
     )
@@ -342,6 +410,17 @@ def render(value: Any) -> str:
     return str(value)
 
 
+def instruction_lines(instructions: dict[str, Any] | None) -> list[str]:
+    if not instructions:
+        return []
+    handler, calls = instructions["handler_per_event"], instructions["calls_per_event"]
+    own, bare = instructions["own_per_event"], instructions["bare_per_event"]
+    return [
+        f"  in instructions per event (callgrind, {instructions['events']} events): handler {handler:,.0f}"
+        f" = calls {calls:,.0f} + own {own:,.0f}; bare {bare:,.0f}"
+    ]
+
+
 def report(results: dict[str, Any], flat: dict[str, Any]) -> None:
     cold, warm, e2e, counts = results["cold"], results["warm"], results["e2e"], results["counts"]
     lines = [
@@ -359,6 +438,7 @@ def report(results: dict[str, Any], flat: dict[str, Any]) -> None:
         f"warm path (µs per event, median of {warm['rounds']} rounds of {warm['events_per_round']}):",
         f"  handler {warm['handler_us']:.1f} = AWS calls' client side {warm['calls_us']:.1f}"
         f" + own {warm['own_us']:.1f}; bare HMAC + json.loads {warm['bare_us']:.1f}",
+        *instruction_lines(results.get("instructions")),
         "",
         "end to end (local HTTP endpoint -> handler -> moto, vs the same calls made directly):",
     ]
@@ -418,6 +498,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (cold start N=7)")
     parser.add_argument("--skip-layer", action="store_true", help="skip the layer sizes (no sam build, no pip)")
+    parser.add_argument(
+        "--no-instructions", action="store_true", help="skip the warm path's instruction counts (callgrind)"
+    )
     parser.add_argument("--output", type=Path, default=OUT_DIR / "last.json", help="where the figures are saved")
     args = parser.parse_args()
     params = (
@@ -432,7 +515,9 @@ def main() -> int:
         }
     )
     params["count_events"] = 20
+    params["instruction_events"] = 20 if args.quick else 40
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    check_client_config()
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "mode": "quick" if args.quick else "full",
@@ -454,6 +539,10 @@ def main() -> int:
             tmp, env, stack, secret, results["counts"], params["warm_events"], params["warm_rounds"]
         )
         log(f"warm path: {results['warm']['own_us']:.1f} µs own per event")
+        if not args.no_instructions:
+            results["instructions"] = measure_instructions(
+                tmp, env, stack, secret, results["counts"], params["instruction_events"]
+            )
         results["e2e"] = measure_e2e(tmp, env, secret, results["counts"], pid, params["e2e"], params["e2e_rounds"])
     if not args.skip_layer:
         import layer
