@@ -104,3 +104,11 @@ replay: $(VENV)/.installed ## re-publish stored events (dry run unless ARGS has 
 .PHONY: schemas
 schemas: $(VENV)/.installed ## regenerate schemas/ (JSON Schema of every event type) from the event models
 	$(PY) tools/generate_schemas.py
+
+.PHONY: bench
+bench: $(VENV)/.installed $(SAM_VENV)/.installed ## benchmark side by side, as ratios: cold start, warm path, end to end, AWS calls, layer size
+	$(PY) tools/bench/run.py $(BENCH_ARGS)
+
+.PHONY: cost
+cost: $(VENV)/.installed ## AWS cost per million webhooks, from price inputs and the last make bench
+	$(PY) tools/cost.py $(COST_ARGS)
