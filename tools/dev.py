@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -27,9 +26,9 @@ from stack_webhook_fanout.devkit.emulator import (
     LocalStack,
     drain,
     provision,
-    wait_until_ready,
 )
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body
+from stack_webhook_fanout.devkit.moto_server import MotoServer
 from stack_webhook_fanout.webhook_secret import parse_secret_string
 
 if TYPE_CHECKING:
@@ -52,12 +51,6 @@ _AWS_VARS_TO_DROP = (
 
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def start_emulator(port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    moto_server = Path(sys.executable).with_name("moto_server")
-    log = log_path.open("wb")
-    return subprocess.Popen([str(moto_server), "-H", HOST, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
 
 
 def scrub_aws_environment() -> None:
@@ -140,14 +133,14 @@ def main() -> int:
 
     scrub_aws_environment()
     outputs_path.parent.mkdir(parents=True, exist_ok=True)
-    endpoint = f"http://{HOST}:{aws_port}"
-    emulator = start_emulator(aws_port, outputs_path.parent / "moto_server.log")
+    emulator = MotoServer(aws_port, log_path=outputs_path.parent / "moto_server.log")
     gateway: LocalGateway | None = None
     watcher: threading.Thread | None = None
     try:
-        wait_until_ready(endpoint, timeout_seconds=60)
-        if emulator.poll() is not None:
-            say(f"the emulator exited at once: is port {aws_port} taken? (set DEV_AWS_PORT)")
+        try:
+            endpoint = emulator.start()
+        except RuntimeError as exc:
+            say(f"{exc} (set DEV_AWS_PORT to use another port)")
             return 1
         stack = provision(endpoint, secret_value=secret, template_path=REPO_ROOT / "template.yaml")
         use_stack(stack)
@@ -175,7 +168,7 @@ def main() -> int:
             "  send events   make send TYPE=user.created   |   make send-all\n"
         )
         while not stop.wait(0.5):
-            if emulator.poll() is not None:
+            if not emulator.running():
                 say("the emulator stopped; shutting down")
                 return 1
         return 0
@@ -184,13 +177,7 @@ def main() -> int:
         if gateway is not None:
             gateway.shutdown()
             gateway.server_close()
-        if emulator.poll() is None:
-            emulator.terminate()
-            try:
-                emulator.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                emulator.kill()
-                emulator.wait(timeout=10)
+        emulator.stop()
         if watcher is not None:
             watcher.join(timeout=5)
         outputs_path.unlink(missing_ok=True)

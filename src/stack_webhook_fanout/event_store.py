@@ -142,7 +142,7 @@ class EventStore:
         except ClientError as exc:
             if _error_code(exc) != "ConditionalCheckFailedException":
                 raise DependencyError("dynamodb", _error_code(exc)) from exc
-            return self._existing(event_id, exc)
+            return self._existing(event_id, token, exc)
         except BotoCoreError as exc:
             raise DependencyError("dynamodb", type(exc).__name__) from exc
         attempts = int(response.get("Attributes", {}).get("attempts", {}).get("N", "1"))
@@ -158,7 +158,9 @@ class EventStore:
                     "SET #status = :published, published_at = :now, topic_arn = :topic, message_id = :mid "
                     "REMOVE claim_token, lease_expires_at"
                 ),
-                ConditionExpression="claim_token = :token",
+                # "OR message_id": a retry of this very write whose first attempt succeeded (the response was lost)
+                # finds the token removed and must still count as done, not as a claim lost to another delivery.
+                ConditionExpression="claim_token = :token OR message_id = :mid",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":published": {"S": STATUS_PUBLISHED},
@@ -211,12 +213,16 @@ class EventStore:
         item = response.get("Item")
         return None if item is None else plain_item(item)
 
-    def _existing(self, event_id: str, exc: ClientError) -> AlreadyPublished:
+    def _existing(self, event_id: str, token: str, exc: ClientError) -> Claim | AlreadyPublished:
         old = exc.response.get("Item")
         record = plain_item(old) if old else self.get(event_id)
         if record is None:
             # Deleted between the write and the read: the sender's retry will claim it.
             raise ClaimInProgressError(event_id, 0) from exc
+        if record.get("claim_token") == token:
+            # botocore retried our own write after a lost response (a read timeout): the first attempt succeeded,
+            # so the claim is ours.
+            return Claim(event_id=event_id, token=token, attempt=int(record.get("attempts") or 1))
         if record.get("status") == STATUS_PUBLISHED:
             return AlreadyPublished(
                 event_id=event_id,

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,22 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = REPO_ROOT / "functions" / "ingest" / "app.py"
 EVENTS_DIR = REPO_ROOT / "events"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 FALLBACK = "fallback"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, drain, subscribe_queue
+from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
 from stack_webhook_fanout.devkit.signing import sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
@@ -36,12 +36,6 @@ OUTPUT_KEYS = {
     "TopicArns",
     "FallbackTopicArn",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def group_alive(pgid: int) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -34,22 +32,7 @@ REPLAY_TOOL = REPO_ROOT / "tools" / "replay.py"
 SCHEMA_TOOL = REPO_ROOT / "tools" / "generate_schemas.py"
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 VENV_BIN = Path(sys.executable).parent
-MOTO_SERVER = VENV_BIN / "moto_server"
 FALLBACK = "fallback"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def load_module(path: Path) -> ModuleType:

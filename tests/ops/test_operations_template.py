@@ -18,13 +18,14 @@ from aws_lambda_powertools.metrics.provider import cold_start
 
 from stack_webhook_fanout.devkit import cfn_template
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
+from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import sample_api_event
 from stack_webhook_fanout.devkit.signing import new_secret
 from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, TOPIC_LOGICAL_IDS
 from stack_webhook_fanout.signature import _REASONS
 
-from .support import TEMPLATE_PATH, free_port
+from .support import TEMPLATE_PATH
 
 if TYPE_CHECKING:
     from .support import FedStack

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
+from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.replay import (
     ReplaySummary,
@@ -21,7 +22,7 @@ from stack_webhook_fanout.replay import (
     build_replayer,
 )
 
-from .support import FALLBACK, free_port
+from .support import FALLBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -8,61 +8,14 @@ queues counts every publication.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
-from stack_webhook_fanout.devkit.emulator import wait_until_ready
-
-from .support import MOTO_SERVER, Deployment, free_port, process_gone, provision_deployment
+from .support import Deployment, provision_deployment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-
-def _emulator_env() -> dict[str, str]:
-    """The server's environment: the user's AWS profile and credentials left out (moto reads them too)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return {
-        **env,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``moto_server`` on a free loopback port, wait until it answers, stop it by its pid at the end."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_emulator_env(),
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_ready(endpoint, timeout_seconds=60)
-        except TimeoutError:
-            pytest.fail(f"moto_server did not start; its log:\n{log_path.read_text(errors='replace')}")
-        if process.poll() is not None:
-            pytest.fail(f"moto_server exited at once ({process.returncode}); port {port} taken?")
-        yield endpoint
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        assert process_gone(process.pid), f"moto_server (pid {process.pid}) is still running"
+    from collections.abc import Callable
 
 
 @pytest.fixture

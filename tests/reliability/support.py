@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
-import sys
 import time
 import uuid
 from collections import Counter
@@ -37,25 +34,10 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = REPO_ROOT / "functions" / "ingest" / "app.py"
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 #: Queue name of the fallback topic's subscriber (the others are named by event type).
 FALLBACK = "fallback"
 #: What API Gateway answers when the function itself fails or times out instead of returning a response.
 FUNCTION_ERROR_STATUS = 500
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def wait_past(epoch_seconds: float) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import event_body
 
 from .support import (
@@ -25,7 +26,6 @@ from .support import (
     client_events,
     client_of,
     connection_refused,
-    free_port,
     header,
     invoke,
     killed,

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_data
 from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
-from .support import FALLBACK, free_port
+from .support import FALLBACK
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -194,10 +194,30 @@ def test_mark_published_item_fields(store: EventStore, dynamodb: Any, events_tab
     assert record["body"] == BODY
 
 
-def test_mark_published_twice_returns_false(store: EventStore) -> None:
+def test_mark_published_repeated_after_a_lost_response_is_done(store: EventStore) -> None:
+    # botocore retries a write whose response was lost: the repeat of the same publication must not read as a
+    # claim lost to another delivery
     held = new_claim(store)
     assert store.mark_published(held, topic_arn="arn:topic", message_id="m") is True
-    assert store.mark_published(held, topic_arn="arn:topic", message_id="m") is False
+    assert store.mark_published(held, topic_arn="arn:topic", message_id="m") is True
+
+
+def test_mark_published_of_another_publication_after_marking_returns_false(store: EventStore) -> None:
+    held = new_claim(store)
+    assert store.mark_published(held, topic_arn="arn:topic", message_id="m") is True
+    assert store.mark_published(held, topic_arn="arn:topic", message_id="other") is False
+
+
+def test_claim_repeated_with_its_own_token_after_a_lost_response_is_ours(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a claim whose response was lost, and botocore repeating the same write (same token)
+    monkeypatch.setattr("stack_webhook_fanout.event_store.secrets.token_hex", lambda _n: "f" * 32)
+    first = new_claim(store)
+    # when the repeat meets its own live claim
+    again = claim(store)
+    # then it is the same claim, not someone else's in progress
+    assert again == first
 
 
 def test_release_lets_an_immediate_reclaim_succeed(
