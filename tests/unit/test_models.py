@@ -390,3 +390,17 @@ def test_attribute_safe_accepts_ids(value: str) -> None:
 @pytest.mark.parametrize("value", ["", " ", "a b", "x" * 257, "é", "a/b", "a\n", None, 1, ["a"], "a\x00"])
 def test_attribute_safe_refuses_anything_else(value: Any) -> None:
     assert attribute_safe(value) is None
+
+
+def test_events_module_needs_only_pydantic() -> None:
+    # a subscriber installs the package for its models alone: importing them must not need the ingest extras
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, stack_webhook_fanout.events\n"
+        "heavy = {'standardwebhooks', 'aws_lambda_powertools', 'boto3', 'botocore'} & set(sys.modules)\n"
+        "print(sorted(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
