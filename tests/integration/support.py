@@ -62,15 +62,7 @@ class Deployment:
 
     # --- what was stored -----------------------------------------------------------------------------------------
     def scan(self) -> list[dict[str, Any]]:
-        dynamodb = self.stack.client("dynamodb")
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.stack.table_name, "ConsistentRead": True}
-        while True:
-            page = dynamodb.scan(**kwargs)
-            items.extend(plain_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.stack.records()
 
     def record(self, event_id: str) -> dict[str, Any] | None:
         response = self.stack.client("dynamodb").get_item(

@@ -124,15 +124,7 @@ class FedStack:
         return None if item is None else plain_item(item)
 
     def records(self) -> list[dict[str, Any]]:
-        dynamodb = self.stack.client("dynamodb")
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.stack.table_name, "ConsistentRead": True}
-        while True:
-            page = dynamodb.scan(**kwargs)
-            items.extend(plain_item(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(items, key=lambda r: r["event_id"])
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.stack.records()
 
     def outputs_file(self, directory: Path) -> Path:
         """Write the outputs file ``make dev`` writes for this stack; return its path."""

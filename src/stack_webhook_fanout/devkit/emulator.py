@@ -204,6 +204,20 @@ class LocalStack:
     def with_webhook_url(self, webhook_url: str) -> LocalStack:
         return replace(self, webhook_url=webhook_url)
 
+    def records(self) -> list[dict[str, Any]]:
+        """Every item of the events table (strongly consistent scan), as plain values, sorted by event id."""
+        from ..event_store import plain_item
+
+        dynamodb = self.client("dynamodb")
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        while True:
+            page = dynamodb.scan(**kwargs)
+            items.extend(plain_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda record: str(record.get("event_id")))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     @property
     def all_topic_arns(self) -> tuple[str, ...]:
         """Every topic: the known types' in :data:`KNOWN_EVENT_TYPES` order, then the fallback."""
