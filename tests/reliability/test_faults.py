@@ -3,8 +3,8 @@
 For every fault: the answer the sender gets, and after its retries the EXACT number of publications (every topic
 has a queue subscribed, so draining all queues counts every message). Svix retries a non-2xx answer with the
 same svix-id and body, signed again later (at once, 5 s, 5 min, 30 min, ...): here the time between retries is
-shortened by one- or two-second claim leases and cache ages, never by long sleeps. the README's Guarantees section has
-the resulting table.
+shortened by one- or two-second claim leases and cache ages, never by long sleeps. The README's Guarantees section
+has the resulting table.
 """
 
 from __future__ import annotations
