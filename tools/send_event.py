@@ -20,9 +20,8 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, drain, require_loopback_endpoint
+from stack_webhook_fanout.devkit.emulator import LocalStack, drain
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
 from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
 from stack_webhook_fanout.webhook_secret import parse_secret_string
@@ -35,21 +34,6 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15) ->
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
-
-
-def local_stack(outputs: dict[str, Any]) -> LocalStack:
-    require_loopback_endpoint(outputs["AwsEndpointUrl"])
-    return LocalStack(
-        endpoint_url=outputs["AwsEndpointUrl"],
-        region=outputs["Region"],
-        name_prefix="",
-        table_name=outputs["EventsTableName"],
-        secret_arn=outputs["WebhookSecretArn"],
-        secret_value=outputs["WebhookSecret"],
-        topic_arns=outputs["TopicArns"],
-        fallback_topic_arn=outputs["FallbackTopicArn"],
-        webhook_url=outputs["WebhookUrl"],
-    )
 
 
 def watch_queue(stack: LocalStack, event_ids: list[str]) -> tuple[str, list[str]]:
@@ -89,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"no {path}: start `make dev` first, or pass URL=... SECRET=... for a deployed stack", file=sys.stderr
             )
             return 2
-        stack = local_stack(json.loads(path.read_text()))
+        stack = LocalStack.from_outputs(json.loads(path.read_text()))
         url, secret = stack.webhook_url, secret or stack.secret_value
     if not url or not secret or not parse_secret_string(secret)[0]:
         print("need a webhook URL and a whsec_ SECRET", file=sys.stderr)

@@ -57,17 +57,7 @@ class Dev:
         return json.loads(self.outputs_path.read_text())  # type: ignore[no-any-return]
 
     def stack(self) -> LocalStack:
-        o = self.outputs
-        return LocalStack(
-            endpoint_url=str(o["AwsEndpointUrl"]),
-            region=str(o["Region"]),
-            name_prefix="",
-            table_name=str(o["EventsTableName"]),
-            secret_arn=str(o["WebhookSecretArn"]),
-            secret_value=str(o["WebhookSecret"]),
-            topic_arns=dict(o["TopicArns"]),  # type: ignore[call-overload]
-            fallback_topic_arn=str(o["FallbackTopicArn"]),
-        )
+        return LocalStack.from_outputs(self.outputs)
 
 
 @pytest.fixture(scope="module")

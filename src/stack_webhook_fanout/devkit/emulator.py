@@ -201,6 +201,22 @@ class LocalStack:
             "FallbackTopicArn": self.fallback_topic_arn,
         }
 
+    @classmethod
+    def from_outputs(cls, outputs: Mapping[str, Any]) -> LocalStack:
+        """The stack an outputs file of ``make dev`` describes (the inverse of :meth:`outputs`); its emulator
+        endpoint must be on loopback."""
+        return cls(
+            endpoint_url=require_loopback_endpoint(str(outputs["AwsEndpointUrl"])),
+            region=str(outputs["Region"]),
+            name_prefix="",
+            table_name=str(outputs["EventsTableName"]),
+            secret_arn=str(outputs["WebhookSecretArn"]),
+            secret_value=str(outputs["WebhookSecret"]),
+            topic_arns={str(k): str(v) for k, v in dict(outputs["TopicArns"]).items()},
+            fallback_topic_arn=str(outputs["FallbackTopicArn"]),
+            webhook_url=None if outputs.get("WebhookUrl") is None else str(outputs["WebhookUrl"]),
+        )
+
     def with_webhook_url(self, webhook_url: str) -> LocalStack:
         return replace(self, webhook_url=webhook_url)
 
