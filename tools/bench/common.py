@@ -29,7 +29,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = REPO / ".local" / "bench"
 #: The interpreter that runs the benchmark is the project's virtual environment's (``.venv/bin/python``).
 PYTHON = sys.executable
-MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
 #: The event every timing uses: the most common Stack event, with a realistic 897-byte body.
 BENCH_EVENT_TYPE = "user.created"
 #: Environment variable that hands the webhook secret to a child (never printed, never on a command line).
@@ -70,23 +69,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server(log_path: Path) -> Iterator[tuple[str, int]]:
-    """Start ``moto_server`` on a free loopback port; yield (endpoint URL, pid); stop it by its pid."""
-    from stack_webhook_fanout.devkit.emulator import wait_until_ready
+    """The project's emulator (``devkit.moto_server``) on a free loopback port; yield (endpoint URL, pid)."""
+    from stack_webhook_fanout.devkit.moto_server import MotoServer
 
-    port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(endpoint, timeout_seconds=60)
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited at once ({process.returncode}); see {log_path}")
-        yield endpoint, process.pid
-    finally:
-        stop_process(process)
+    with MotoServer(log_path=log_path) as server:
+        yield server.endpoint, server.pid
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:

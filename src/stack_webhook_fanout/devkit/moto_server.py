@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 
 from .emulator import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, wait_until_ready
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import TracebackType
 
 HOST = "127.0.0.1"
@@ -52,7 +52,8 @@ def emulator_environment() -> dict[str, str]:
 
 
 class MotoServer:
-    """``moto_server`` from this interpreter's environment, on ``127.0.0.1:port`` (a free port unless given).
+    """moto's server (through :mod:`.moto_launcher`) from this interpreter's environment, on ``127.0.0.1:port``
+    (a free port unless given).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. ``log_path`` receives the server's output.
     """
@@ -75,10 +76,10 @@ class MotoServer:
 
     def start(self, *, timeout_seconds: float = 60) -> str:
         """Start the server and wait until it answers; return its endpoint URL. Raise RuntimeError if it cannot."""
-        executable = Path(sys.executable).with_name("moto_server")
         self._log = self.log_path.open("wb") if self.log_path else None
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: our venv's moto_server, loopback, a port number
-            [str(executable), "-H", HOST, "-p", str(self.port)],
+        # moto_server with DynamoDB's single-item atomicity restored (see moto_launcher.py)
+        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: this interpreter, our launcher, a port number
+            [sys.executable, "-m", "stack_webhook_fanout.devkit.moto_launcher", "-H", HOST, "-p", str(self.port)],
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             env=emulator_environment(),
