@@ -18,6 +18,8 @@ from .topics import SNS_MAX_MESSAGE_BYTES, message_attributes, message_size
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
+
     from .event_store import Claim, EventStore
     from .publisher import SnsPublisher
     from .topics import TopicRouter
@@ -129,11 +131,15 @@ class IngestService:
             refreshed.verify(body, headers)
 
     def _publish(
-        self, claim: Claim, event: ParsedEvent, body_text: str, attributes: Mapping[str, object]
+        self,
+        claim: Claim,
+        event: ParsedEvent,
+        body_text: str,
+        attributes: Mapping[str, MessageAttributeValueTypeDef],
     ) -> IngestResult:
         topic_arn = self._router.topic_for(event)
         try:
-            message_id = self._publisher.publish(topic_arn, body_text, attributes)  # type: ignore[arg-type]
+            message_id = self._publisher.publish(topic_arn, body_text, attributes)
         except DependencyError:
             # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
             self._store.release(claim)

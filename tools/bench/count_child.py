@@ -31,6 +31,7 @@ import boto3
 from item_size import dynamodb_item_size
 
 from stack_webhook_fanout.devkit.emulator import emulator_client
+from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_api_event
 
 
@@ -114,7 +115,7 @@ def main() -> None:
         import_calls = len(recorder.calls)
 
         def serve(event: dict[str, Any]) -> dict[str, Any]:
-            result = module.lambda_handler(event, _Context())
+            result = module.lambda_handler(event, LocalContext())
             return {"status": int(result["statusCode"]), "body": json.loads(result["body"])}
 
         # The first event of an execution environment: fetches the secret, opens the connections.
@@ -204,18 +205,6 @@ def main() -> None:
             }
         )
     )
-
-
-class _Context:
-    function_name = "IngestFunction-bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction-bench"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 if __name__ == "__main__":

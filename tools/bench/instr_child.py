@@ -26,8 +26,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from warm_child import Answers, _Context
+from warm_child import Answers
 
+from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import sample_api_event
 
 
@@ -46,7 +47,7 @@ def main() -> None:
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        context = _Context()
+        context = LocalContext()
         config = Config(**job["client_config"])
         clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns")}
         calls = [

@@ -37,6 +37,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
+from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import sample_api_event
 
 
@@ -95,7 +96,7 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         handler = module.lambda_handler
-        context = _Context()
+        context = LocalContext()
 
         config = Config(**job["client_config"])
         clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns")}
@@ -169,18 +170,6 @@ def main() -> None:
             }
         )
     )
-
-
-class _Context:
-    function_name = "IngestFunction-bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction-bench"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 10_000
 
 
 if __name__ == "__main__":
