@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from stack_webhook_fanout.bootstrap import build_service
 from stack_webhook_fanout.http_api import handle_http_event
-from stack_webhook_fanout.observability import logger, metrics
+from stack_webhook_fanout.observability import start_invocation
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,8 +15,7 @@ if TYPE_CHECKING:
 SERVICE = build_service()
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
-# log_event=False explicitly: POWERTOOLS_LOGGER_LOG_EVENT would otherwise log whole events (personal data, signatures).
-@logger.inject_lambda_context(correlation_id_path='headers."svix-id"', clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Log keys of this invocation (Lambda context, svix-id as correlation id); its metrics go on the outcome line.
+    start_invocation(event, context)
     return handle_http_event(SERVICE, event)

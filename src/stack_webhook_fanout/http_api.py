@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -15,7 +16,17 @@ from .errors import (
     SignatureError,
 )
 from .ingest import Outcome, WebhookRequest
-from .observability import count, count_rejection, logger
+from .observability import (
+    DEPENDENCY_FAILURE,
+    DUPLICATE,
+    IN_PROGRESS,
+    INTERNAL_ERROR,
+    PUBLISHED,
+    PUBLISHED_TO_FALLBACK,
+    REJECTED,
+    SECRET_NOT_CONFIGURED,
+    log_outcome,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,62 +71,60 @@ def response(status: int, payload: Mapping[str, Any], *, retry_after: bool = Fal
 
 
 def handle_http_event(service: IngestService, event: Mapping[str, Any]) -> dict[str, Any]:
-    """Serve one API Gateway event: never raises, every failure is a status and a log line saying why."""
-    count("Received")
+    """Serve one API Gateway event: never raises; every answer has one outcome line (its log and metrics)."""
     try:
         request = request_from_event(event)
         result = service.ingest(request)
     except SignatureError as exc:
         return _reject(401, "invalid_signature", exc.reason)
     except PayloadTooLargeError as exc:
-        logger.info("rejected", extra={"outcome": "rejected", "reason": "payload_too_large", "bytes": exc.size})
-        count_rejection("payload_too_large")
+        log_outcome("rejected", REJECTED, outcome="rejected", reason="payload_too_large", bytes=exc.size)
         return response(413, {"error": "payload_too_large", "limit_bytes": exc.limit})
     except BadRequestError as exc:
         status = 405 if exc.reason == "method_not_allowed" else 400
         return _reject(status, "bad_request", exc.reason)
     except ClaimInProgressError:
-        logger.info("another delivery of this id is in progress", extra={"outcome": "in_progress"})
-        count("InProgress")
+        log_outcome("another delivery of this id is in progress", IN_PROGRESS, outcome="in_progress")
         return response(409, {"error": "in_progress"}, retry_after=True)
     except SecretNotConfiguredError as exc:
-        logger.error("webhook secret not configured", extra={"outcome": "unavailable", "detail": str(exc)})
-        count("SecretNotConfigured")
+        log_outcome(
+            "webhook secret not configured",
+            SECRET_NOT_CONFIGURED,
+            level=logging.ERROR,
+            outcome="unavailable",
+            detail=str(exc),
+        )
         return response(503, {"error": "secret_not_configured"}, retry_after=True)
     except DependencyError as exc:
-        logger.error(
+        log_outcome(
             "dependency failed",
-            extra={"outcome": "unavailable", "dependency": exc.service, "detail": exc.detail},
+            DEPENDENCY_FAILURE,
+            level=logging.ERROR,
+            outcome="unavailable",
+            dependency=exc.service,
+            detail=exc.detail,
         )
-        count("DependencyFailure")
         return response(503, {"error": "dependency_unavailable", "service": exc.service}, retry_after=True)
     except Exception:
         # A bug, not bad input: 500 so that the sender retries; nothing was acknowledged, nothing is lost.
-        logger.exception("unexpected error", extra={"outcome": "error"})
-        count("InternalError")
+        log_outcome("unexpected error", INTERNAL_ERROR, level=logging.ERROR, exc_info=True, outcome="error")
         return response(500, {"error": "internal_error"})
 
     if result.outcome is Outcome.DUPLICATE:
-        logger.info("duplicate acknowledged", extra={"outcome": "duplicate"})
-        count("Duplicate")
+        log_outcome("duplicate acknowledged", DUPLICATE, outcome="duplicate")
         return response(200, {"status": "duplicate", "event_id": result.event_id})
-    logger.info(
+    log_outcome(
         "published",
-        extra={
-            "outcome": "published",
-            "topic_arn": result.topic_arn,
-            "message_id": result.message_id,
-            "attempt": result.attempt,
-            "invalid_reason": result.event.invalid_reason,
-        },
+        PUBLISHED if result.event.known else PUBLISHED_TO_FALLBACK,
+        outcome="published",
+        topic_arn=result.topic_arn,
+        message_id=result.message_id,
+        attempt=result.attempt,
+        invalid_reason=result.event.invalid_reason,
     )
-    count("Published")
-    if not result.event.known:
-        count("PublishedToFallback")
     return response(200, {"status": "published", "event_id": result.event_id, "message_id": result.message_id})
 
 
 def _reject(status: int, error: str, reason: str) -> dict[str, Any]:
-    logger.info("rejected", extra={"outcome": "rejected", "reason": reason})
-    count_rejection(reason)
+    log_outcome("rejected", REJECTED, outcome="rejected", reason=reason)
     return response(status, {"error": error, "reason": reason})

@@ -8,14 +8,15 @@ every custom metric an alarm or the dashboard uses to be among them, with the sa
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.metrics.provider import cold_start
 
+from stack_webhook_fanout import observability
 from stack_webhook_fanout.devkit import cfn_template
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.moto_server import free_port
@@ -266,8 +267,11 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", env["POWERTOOLS_SERVICE_NAME"])
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", env["POWERTOOLS_METRICS_NAMESPACE"])
     stack = fed_stack.stack
-    # a fresh execution environment: Powertools keeps "cold start already counted" per process
-    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    # a fresh execution environment: the function counts its cold start once per process
+    monkeypatch.setattr(observability._invocation, "cold_start", True)
+    # the outcome lines carry the metrics; the log handler kept the stdout it saw at import, so read it here
+    log_lines = io.StringIO()
+    monkeypatch.setattr(observability.logger.registered_handler, "stream", log_lines)
     capsys.readouterr()
 
     # given: every outcome the alarms and the dashboard count
@@ -298,7 +302,7 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.UpdateItem", explode)  # type: ignore[union-attr]
     crashing = fed_stack.handler(POWERTOOLS_METRICS_NAMESPACE=env["POWERTOOLS_METRICS_NAMESPACE"])
     assert fed_stack.deliver("user.deleted", handler=crashing).status == 500
-    metrics = emitted(capsys.readouterr().out)
+    metrics = emitted(log_lines.getvalue() + capsys.readouterr().out)
 
     # then: every custom metric the template reads was emitted, with the dimensions the template uses
     namespace = env["POWERTOOLS_METRICS_NAMESPACE"]
