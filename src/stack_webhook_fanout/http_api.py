@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .ingest import IngestService
 
 _JSON_HEADERS = {"content-type": "application/json"}
+# One encoder for every answer: json.dumps with options builds a new one per call.
+_ENCODE_JSON = json.JSONEncoder(separators=(",", ":")).encode
 # Seconds a sender should wait before retrying after a 409 or 503; Svix applies its own schedule anyway.
 _RETRY_AFTER = "5"
 
@@ -67,7 +69,7 @@ def response(status: int, payload: Mapping[str, Any], *, retry_after: bool = Fal
     headers = dict(_JSON_HEADERS)
     if retry_after:
         headers["retry-after"] = _RETRY_AFTER
-    return {"statusCode": status, "headers": headers, "body": json.dumps(payload, separators=(",", ":"))}
+    return {"statusCode": status, "headers": headers, "body": _ENCODE_JSON(payload)}
 
 
 def handle_http_event(service: IngestService, event: Mapping[str, Any]) -> dict[str, Any]:

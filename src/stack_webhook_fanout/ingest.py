@@ -78,12 +78,12 @@ class IngestService:
         # Cheap gate before any HMAC: a body this large can never be published.
         if len(body) > SNS_MAX_MESSAGE_BYTES:
             raise PayloadTooLargeError(len(body), SNS_MAX_MESSAGE_BYTES)
-        self._verify(body, request.headers)
+        ids = standard_headers(request.headers)
+        self._verify(body, ids)
         if not body:
             # SNS refuses an empty message: it could never be published, and a retry cannot change that.
             raise BadRequestError("empty_body")
 
-        ids = standard_headers(request.headers)
         event_id = attribute_safe(ids["webhook-id"])
         if event_id is None:
             raise BadRequestError("invalid_event_id")
@@ -117,10 +117,10 @@ class IngestService:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id, event=event)
         return self._publish(claimed, event, body_text, attributes)
 
-    def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+    def _verify(self, body: bytes, ids: Mapping[str, str]) -> None:
         verifier = self._secrets.verifier()
         try:
-            verifier.verify(body, headers)
+            verifier.verify_standard(body, ids)
         except SignatureError as exc:
             if exc.reason not in _SECRET_DEPENDENT_REASONS:
                 raise
@@ -128,7 +128,7 @@ class IngestService:
             refreshed = self._secrets.refresh_after_failure()
             if refreshed is None:
                 raise
-            refreshed.verify(body, headers)
+            refreshed.verify_standard(body, ids)
 
     def _publish(
         self,

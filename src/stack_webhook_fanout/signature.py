@@ -53,7 +53,10 @@ class SignatureVerifier:
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
         """Return if any secret verifies ``body`` with ``headers``; raise :class:`SignatureError` otherwise."""
-        mapped = standard_headers(headers)
+        self.verify_standard(body, standard_headers(headers))
+
+    def verify_standard(self, body: bytes, mapped: Mapping[str, str]) -> None:
+        """``verify`` with headers already mapped by :func:`standard_headers` (the ingest path needs them too)."""
         first_reason: str | None = None
         # Each secret is tried in full: whether a malformed entry is reached before a matching one depends on
         # the secret, exactly as it does when svix is called once per secret.
