@@ -117,7 +117,7 @@ class IngestService:
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id, event=event)
         return self._publish(claimed, event, body_text, attributes)
 
-    def _verify(self, body: bytes, ids: Mapping[str, str]) -> None:
+    def _verify(self, body: bytes, ids: dict[str, str]) -> None:
         verifier = self._secrets.verifier()
         try:
             verifier.verify_standard(body, ids)

@@ -55,7 +55,7 @@ class SignatureVerifier:
         """Return if any secret verifies ``body`` with ``headers``; raise :class:`SignatureError` otherwise."""
         self.verify_standard(body, standard_headers(headers))
 
-    def verify_standard(self, body: bytes, mapped: Mapping[str, str]) -> None:
+    def verify_standard(self, body: bytes, mapped: dict[str, str]) -> None:
         """``verify`` with headers already mapped by :func:`standard_headers` (the ingest path needs them too)."""
         first_reason: str | None = None
         # Each secret is tried in full: whether a malformed entry is reached before a matching one depends on
