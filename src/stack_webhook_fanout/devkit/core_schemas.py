@@ -248,10 +248,13 @@ def core_config(model: type[BaseModel]) -> dict[str, Any]:
     return config
 
 
-def render_data_schemas(data_models: Mapping[str, type[BaseModel]] | None = None) -> str:
-    """The whole text of ``data_schemas.py`` for ``data_models`` (default ``models.DATA_MODELS``)."""
+def render_data_schemas(
+    data_models: Mapping[str, type[BaseModel]] | None = None, *, classes: frozenset[type[BaseModel]] | None = None
+) -> str:
+    """The whole text of ``data_schemas.py`` for ``data_models`` (default ``models.DATA_MODELS``), whose model classes
+    (nested ones included) must be among ``classes`` (default: those ``models.py`` defines)."""
     data_models = models.DATA_MODELS if data_models is None else data_models
-    converter = _Converter(model_classes())
+    converter = _Converter(model_classes() if classes is None else classes)
     blocks = [HEADER]
     names: dict[type[BaseModel], str] = {}
     for model in data_models.values():
