@@ -98,7 +98,9 @@ def test_provision_creates_the_table_from_the_templates_key_schema_and_ttl(stack
 
 @pytest.mark.integration
 def test_provision_creates_one_topic_per_known_type_and_a_fallback(stack: LocalStack) -> None:
-    listed = {t["TopicArn"] for t in stack.client("sns").list_topics()["Topics"]}
+    # every page: ListTopics returns 100 topics at a time, and the session's emulator holds other tests' stacks
+    pages = stack.client("sns").get_paginator("list_topics").paginate()
+    listed = {t["TopicArn"] for page in pages for t in page["Topics"]}
 
     assert set(stack.topic_arns) == set(KNOWN_EVENT_TYPES)
     assert len(set(stack.all_topic_arns)) == len(KNOWN_EVENT_TYPES) + 1
