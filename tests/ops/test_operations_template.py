@@ -13,10 +13,10 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 import pytest
 
-from stack_webhook_fanout import observability
+from stack_webhook_fanout import bootstrap, observability
 from stack_webhook_fanout.devkit import cfn_template
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.moto_server import free_port
@@ -293,13 +293,13 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     assert fed_stack.deliver("user.deleted", handler=unset).status == 503  # SecretNotConfigured
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=stack.secret_value)
     # an unexpected exception inside a real DynamoDB call (not a botocore error): InternalError
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    boto3.setup_default_session()
+    session = botocore.session.get_session()  # a fresh one for the function, with the fault on it
+    monkeypatch.setattr(bootstrap, "aws_session", lambda: session)
 
     def explode(**_: Any) -> None:
         raise RuntimeError("injected")
 
-    boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.UpdateItem", explode)  # type: ignore[union-attr]
+    session.register("before-call.dynamodb.UpdateItem", explode)
     crashing = fed_stack.handler(POWERTOOLS_METRICS_NAMESPACE=env["POWERTOOLS_METRICS_NAMESPACE"])
     assert fed_stack.deliver("user.deleted", handler=crashing).status == 500
     metrics = emitted(log_lines.getvalue() + capsys.readouterr().out)

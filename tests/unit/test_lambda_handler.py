@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
+from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.observability import logger
 
@@ -144,9 +144,9 @@ def test_lambda_handler_secret_not_configured_logs_how_to_set_it(
 def test_lambda_handler_import_makes_no_aws_call(
     function_env: dict[str, str], sink: Any, signed: Any, hook: Callable[..., None]
 ) -> None:
-    # given a counter on every request any client of the default boto3 session sends
+    # given a counter on every request any client of the function's botocore session sends
     sent: list[str] = []
-    session = boto3._get_default_session()._session  # its events reach every client it creates
+    session = aws_session()  # its events reach every client it creates
     hook(session, "before-send", lambda request, **_: sent.append(request.url))
     # when the handler file is imported
     app = load_app()

@@ -1,8 +1,9 @@
 """Count what the handler asks of AWS, against the moto server: ``count_child.py <job.json>``; prints JSON.
 
-Counting uses botocore's own event system on the handler's own clients: the hooks are registered on boto3's default
-session *before* ``app.py`` is loaded, and botocore copies a session's hooks into every client it creates, so the
-three clients ``bootstrap.build_service`` makes carry them. Nothing of ours is faked; every call goes to the emulator.
+Counting uses botocore's own event system on the handler's own clients: the hooks are registered on the package's
+botocore session (``bootstrap.aws_session()``) *before* ``app.py`` is loaded, and botocore copies a session's hooks
+into every client it creates, so the three clients ``bootstrap.build_service`` makes carry them. Nothing of ours is
+faked; every call goes to the emulator.
 
 - ``before-parameter-build``: one per API call, with the call's parameters (recorded for the first new event: the
   floor and the naive build of ``cold_child.py`` and the direct client of ``e2e_load.py`` replay exactly these).
@@ -27,12 +28,13 @@ import time
 from collections import Counter
 from typing import Any
 
-import boto3
 from item_size import dynamodb_item_size
 
+from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.devkit.emulator import emulator_client
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_api_event
+from stack_webhook_fanout.observability import logger
 
 
 class CountingSink(io.TextIOBase):
@@ -95,17 +97,18 @@ def main() -> None:
         job = json.load(handle)
     secret = job["secret"]
     recorder = Recorder()
-    session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
-    session.events.register("before-parameter-build", recorder.on_params)
-    session.events.register("before-send", recorder.on_send)
-    session.events.register("after-call", recorder.on_answer)
+    session = aws_session()  # the session build_service takes its clients from
+    session.register("before-parameter-build", recorder.on_params)
+    session.register("before-send", recorder.on_send)
+    session.register("after-call", recorder.on_answer)
     pool_logger = logging.getLogger("urllib3.connectionpool")
     pool_logger.setLevel(logging.DEBUG)
     pool_logger.addHandler(_ConnectionCounter(recorder))
     pool_logger.propagate = False
 
     real_stdout, sink = sys.stdout, CountingSink()
-    sys.stdout = sink  # before the handler's Logger/Metrics are created: they write to sys.stdout
+    sys.stdout = sink  # bare EMF documents are printed to sys.stdout
+    logger.registered_handler.setStream(sys.stdout)  # the log handler kept the stdout it saw at import
     try:
         spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
         assert spec is not None

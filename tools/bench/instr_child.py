@@ -24,10 +24,10 @@ import os
 import sys
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from warm_child import Answers
 
+from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import sample_api_event
 
@@ -36,8 +36,8 @@ def main() -> None:
     with open(sys.argv[1]) as handle:
         job = json.load(handle)
     secret, n, loop = job["secret"], int(job["events"]), job["loop"]
-    session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
-    session.events.register("before-call", Answers(secret, job["secret_arn"]))
+    session = aws_session()  # the session build_service takes its clients from
+    session.register("before-call", Answers(secret, job["secret_arn"]))
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(1)
     os.dup2(devnull, 1)  # the handler's logs and metrics: written, then dropped by the kernel
@@ -49,7 +49,7 @@ def main() -> None:
         spec.loader.exec_module(module)
         context = LocalContext()
         config = Config(**job["client_config"])
-        clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns")}
+        clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
         calls = [
             (getattr(clients[service], operation), params)
             for service, operation, params in job["calls"]

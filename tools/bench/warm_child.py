@@ -1,7 +1,7 @@
 """The warm path: the handler's own microseconds per event, no network: ``warm_child.py <job.json>``; prints JSON.
 
-How the AWS calls are "answered at once": a ``before-call`` hook on boto3's default session, registered before
-``app.py`` is loaded (botocore copies a session's hooks into every client it creates, so the handler's own three
+How the AWS calls are "answered at once": a ``before-call`` hook on ``bootstrap.aws_session()``, registered
+before ``app.py`` is loaded (botocore copies a session's hooks into every client it creates, so the handler's own three
 clients carry it). ``before-call`` is the last event before botocore signs and sends a request; a hook that returns
 ``(http_response, parsed)`` there makes botocore skip signing, the HTTP round trip and response parsing, and return
 ``parsed`` as the call's result. Everything on the client side before that point still runs for real: parameter
@@ -33,12 +33,13 @@ import sys
 import time
 from typing import Any
 
-import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
+from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import sample_api_event
+from stack_webhook_fanout.observability import logger
 
 
 class Sink(io.TextIOBase):
@@ -84,11 +85,12 @@ def main() -> None:
         job = json.load(handle)
     secret, n, rounds = job["secret"], int(job["events_per_round"]), int(job["rounds"])
     answers = Answers(secret, job["secret_arn"])
-    session = boto3.setup_default_session() or boto3.DEFAULT_SESSION
-    session.events.register("before-call", answers)
+    session = aws_session()  # the session build_service takes its clients from
+    session.register("before-call", answers)
 
     real_stdout = sys.stdout
     sys.stdout = Sink()
+    logger.registered_handler.setStream(sys.stdout)  # the log handler kept the stdout it saw at import
     try:
         spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
         assert spec is not None
@@ -99,7 +101,7 @@ def main() -> None:
         context = LocalContext()
 
         config = Config(**job["client_config"])
-        clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns")}
+        clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
         calls = [
             (getattr(clients[service], operation), params)
             for service, operation, params in job["calls"]
