@@ -4,12 +4,16 @@ moto checks a ``ConditionExpression`` and writes the item in separate Python ste
 on several threads, so two concurrent conditional writes on one key can both succeed. Real DynamoDB never allows
 that: every single-item write is atomic, and the ingest function's claim relies on it. One lock around moto's
 DynamoDB request handling restores the guarantee (seen without it: 2 of 20 concurrent claims of one id succeeding).
-Nothing else of moto is changed. Takes ``moto_server``'s own arguments.
+Takes ``moto_server``'s own arguments, and ``--sam-python PATH`` (an interpreter with aws-sam-translator) to install
+:mod:`.cfn_extensions`, what ``sam deploy`` needs of moto's CloudFormation (``make dev-lambda``, ``tests/deployed``).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
@@ -25,8 +29,19 @@ def _serialised_call_action(self: DynamoHandler) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    ours = argparse.ArgumentParser(add_help=False)
+    ours.add_argument("--sam-python", type=Path)
+    options, moto_argv = ours.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if options.sam_python is not None:
+        from .cfn_extensions import install
+
+        port = argparse.ArgumentParser(add_help=False)
+        port.add_argument("-p", "--port", type=int, default=5000)
+        # moto reads path-style S3 URLs (templates, code) only for the host name localhost.
+        endpoint = f"http://localhost:{port.parse_known_args(moto_argv)[0].port}"
+        install(s3_endpoint=endpoint, sam_python=options.sam_python)
     DynamoHandler.call_action = _serialised_call_action  # type: ignore[method-assign]
-    moto_main(argv)
+    moto_main(moto_argv)
 
 
 if __name__ == "__main__":

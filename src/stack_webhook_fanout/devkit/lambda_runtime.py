@@ -1,0 +1,355 @@
+"""A deployed function run as Lambda runs it, on this machine: AWS's Runtime Interface Emulator (RIE) and Runtime
+Interface Client (``awslambdaric``), without containers.
+
+:func:`download_function` takes what the emulator's Lambda holds (configuration, code and layers, downloaded from
+their code locations and checked against their SHA-256) and lays the artifacts out as Lambda does: the code in a
+task root (``/var/task``), every layer extracted into one ``opt`` folder (``/opt``). An
+:class:`ExecutionEnvironment` is one RIE process serving one invoke at a time, with the function's handler and
+environment, the task root and the layer's ``python`` folders on ``PYTHONPATH`` in Lambda's order, and an
+interpreter that holds only what the python3.13 runtime provides (boto3) plus ``awslambdaric``: the function imports
+its package from the layer, nothing from the project. A :class:`FunctionPool` starts more environments while
+requests overlap, up to a bound, as Lambda scales out. RIE's lines (START, END, REPORT with the init duration) and
+the function's own output go to one log file per function.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from .emulator import DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, require_loopback_endpoint
+from .moto_server import free_port
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+HOST: Final = "127.0.0.1"
+#: Where RIE takes invokes (the path of Lambda's Invoke API for the one function it serves).
+INVOKE_PATH: Final = "/2015-03-31/functions/function/invocations"
+#: The interpreter folder name Lambda's python3.13 layers use under ``/opt/python/lib``.
+_RUNTIME_PYTHON: Final = "python3.13"
+
+
+class FunctionError(RuntimeError):
+    """The function failed (an unhandled error, a timeout or a failed init): API Gateway answers 500."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedFunction:
+    """A function as the emulator's Lambda configuration holds it, with its artifacts laid out on disk."""
+
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_seconds: int
+    environment: Mapping[str, str]
+    task_root: Path
+    opt_root: Path
+    region: str
+
+    def python_path(self) -> str:
+        """Lambda's module search order: the function's code, then the layers' ``python`` folders."""
+        layer_python = self.opt_root / "python"
+        return os.pathsep.join(
+            str(p) for p in (self.task_root, layer_python / "lib" / _RUNTIME_PYTHON / "site-packages", layer_python)
+        )
+
+
+def download_function(lambda_client: Any, function_name: str, destination: Path) -> DeployedFunction:
+    """Fetch ``function_name``'s configuration, code and layers from the emulator into ``destination``."""
+    function = lambda_client.get_function(FunctionName=function_name)
+    config = function["Configuration"]
+    task_root, opt_root = destination / "task", destination / "opt"
+    for folder in (task_root, opt_root):
+        folder.mkdir(parents=True, exist_ok=True)
+    _extract(_download(function["Code"]["Location"], config["CodeSha256"]), task_root)
+    for layer in config.get("Layers", []):
+        # arn:aws:lambda:<region>:<account>:layer:<name>:<version>
+        layer_arn, version = layer["Arn"].rsplit(":", 1)
+        content = lambda_client.get_layer_version(LayerName=layer_arn, VersionNumber=int(version))["Content"]
+        _extract(_download(content["Location"], content["CodeSha256"]), opt_root)
+    return DeployedFunction(
+        name=config["FunctionName"],
+        arn=config["FunctionArn"],
+        handler=config["Handler"],
+        runtime=config["Runtime"],
+        memory_mb=int(config["MemorySize"]),
+        timeout_seconds=int(config["Timeout"]),
+        # Lambda's API gives strings; moto passes a Number parameter's Ref through as a number.
+        environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
+        task_root=task_root,
+        opt_root=opt_root,
+        region=config["FunctionArn"].split(":")[3],
+    )
+
+
+def _download(url: str, sha256_b64: str) -> bytes:
+    parts = urlsplit(url)
+    require_loopback_endpoint(f"{parts.scheme}://{parts.netloc}")
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - an http(s) URL on loopback
+        data: bytes = response.read()
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    if digest != sha256_b64:
+        raise ValueError(f"downloaded artifact's SHA-256 {digest} is not the deployed {sha256_b64}")
+    return data
+
+
+def _extract(data: bytes, folder: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.namelist():
+            target = (folder / member).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                raise ValueError(f"archive member {member!r} would land outside {folder}")
+        archive.extractall(folder)
+
+
+def runtime_interface_emulator(sam_cli: Path) -> Path:
+    """The RIE binary for this machine that the SAM CLI package ships (``samcli/local/rapid``)."""
+    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+    venv = sam_cli.resolve().parent.parent
+    for candidate in sorted(venv.glob(f"lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-{arch}")):
+        return candidate
+    raise FileNotFoundError(f"no aws-lambda-rie-{arch} in the SAM CLI's environment {venv}")
+
+
+def lambda_environment(
+    function: DeployedFunction, *, endpoint_url: str, log_stream: str, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The process environment Lambda gives the runtime, pointed at the emulator.
+
+    Nothing of this process's environment is passed on (no profile, no virtual environment, no PYTHONPATH of the
+    project): the reserved variables Lambda sets, the function's own variables as deployed, then
+    ``AWS_ENDPOINT_URL`` (which the template declares empty for this purpose, as ``sam local`` uses it) and dummy
+    credentials in place of the execution role's.
+    """
+    require_loopback_endpoint(endpoint_url)
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(function.task_root),
+        "PYTHONPATH": function.python_path(),
+        "_HANDLER": function.handler,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout_seconds),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_REGION": function.region,
+        "AWS_DEFAULT_REGION": function.region,
+        **function.environment,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        **(overrides or {}),
+    }
+
+
+class ExecutionEnvironment:
+    """One RIE process with the runtime client: one invoke at a time, init on the first (as Lambda does)."""
+
+    def __init__(
+        self,
+        function: DeployedFunction,
+        *,
+        rie: Path,
+        python: Path,
+        endpoint_url: str,
+        log: IO[bytes],
+        number: int = 1,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        self.function = function
+        self.port = free_port()
+        self._log = log
+        self._argv = [
+            str(rie),
+            "--runtime-interface-emulator-address",
+            f"{HOST}:{self.port}",
+            str(python),
+            "-m",
+            "awslambdaric",
+            function.handler,
+        ]
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]environment-{number}"
+        self._env = lambda_environment(function, endpoint_url=endpoint_url, log_stream=stream, overrides=overrides)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the environment is not started")
+        return self._process.pid
+
+    def start(self, *, timeout_seconds: float = 10) -> None:
+        """Start RIE (in a session of its own, so that stopping it stops the runtime it started) and wait until it
+        listens."""
+        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: RIE, an interpreter, the deployed handler
+            self._argv,
+            cwd=self.function.task_root,
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the runtime interface emulator exited ({self._process.returncode})")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the runtime interface emulator did not listen on {HOST}:{self.port}") from None
+                time.sleep(0.05)
+
+    def invoke(self, event: Mapping[str, Any]) -> Any:
+        """Invoke the function with ``event``; return its JSON result. Raise :class:`FunctionError` if it failed."""
+        request = urllib.request.Request(
+            f"http://{HOST}:{self.port}{INVOKE_PATH}",
+            data=json.dumps(event).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        # RIE ends an invoke at the function's timeout itself; the margin covers init.
+        try:
+            with urllib.request.urlopen(request, timeout=self.function.timeout_seconds + 15) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.HTTPError as exc:  # RIE answers 502 when the init or the runtime failed
+            raise FunctionError(f"the runtime failed ({exc.code}); see {self._log.name}") from exc
+        result = json.loads(payload or b"null")
+        if isinstance(result, dict) and "errorType" in result and "errorMessage" in result:
+            raise FunctionError(f"{result['errorType']}: {result['errorMessage']}")
+        return result
+
+    def stop(self) -> None:
+        """Stop RIE and the runtime by their process group (SIGTERM, then SIGKILL after 5 s)."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+class FunctionPool:
+    """Execution environments of one function: an idle one serves each invoke; while every environment is busy, a
+    new one starts, up to ``max_environments``; beyond that, invokes wait for one to be free."""
+
+    def __init__(
+        self,
+        function: DeployedFunction,
+        *,
+        rie: Path,
+        python: Path,
+        endpoint_url: str,
+        log_path: Path,
+        max_environments: int = 4,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_environments < 1:
+            raise ValueError("max_environments must be at least 1")
+        self.function = function
+        self.max_environments = max_environments
+        self.log_path = log_path
+        self._rie, self._python, self._endpoint_url, self._overrides = rie, python, endpoint_url, overrides
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("ab")
+        self._condition = threading.Condition()
+        self._idle: list[ExecutionEnvironment] = []
+        self._all: list[ExecutionEnvironment] = []
+        self._closed = False
+
+    @property
+    def environments_started(self) -> int:
+        with self._condition:
+            return len(self._all)
+
+    def pids(self) -> list[int]:
+        """The process ids of the environments started so far."""
+        with self._condition:
+            return [environment.pid for environment in self._all if environment.started]
+
+    def __call__(self, event: dict[str, Any], context: object = None) -> Any:
+        """A Lambda handler's signature (the context is RIE's own), for :class:`.local_gateway.LocalGateway`."""
+        return self.invoke(event)
+
+    def invoke(self, event: Mapping[str, Any]) -> Any:
+        environment = self._acquire()
+        try:
+            return environment.invoke(event)
+        finally:
+            with self._condition:
+                self._idle.append(environment)
+                self._condition.notify()
+
+    def _acquire(self) -> ExecutionEnvironment:
+        with self._condition:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the function pool is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) < self.max_environments:
+                    environment = ExecutionEnvironment(
+                        self.function,
+                        rie=self._rie,
+                        python=self._python,
+                        endpoint_url=self._endpoint_url,
+                        log=self._log,
+                        number=len(self._all) + 1,
+                        overrides=self._overrides,
+                    )
+                    self._all.append(environment)
+                    break
+                self._condition.wait()
+        try:
+            environment.start()
+        except BaseException:
+            with self._condition:
+                self._all.remove(environment)
+                self._condition.notify()
+            raise
+        return environment
+
+    def close(self) -> None:
+        """Stop every environment (by process group) and close the log."""
+        with self._condition:
+            self._closed = True
+            environments, self._all, self._idle = list(self._all), [], []
+            self._condition.notify_all()
+        for environment in environments:
+            environment.stop()
+        self._log.close()
