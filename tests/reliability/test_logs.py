@@ -190,7 +190,7 @@ def test_logs_of_a_full_run_are_json_with_the_svix_id_and_no_personal_data_or_se
     runs = _full_run(deployment, handler, stdout_logs)
 
     # then: every kind of request was made and answered as planned
-    assert [r.status for r in runs if r.name.startswith(("published", "duplicate"))] == [200] * (len(SAMPLE_TYPES) + 4)
+    assert [r.status for r in runs if r.name.startswith(("published", "duplicate"))] == [200] * (len(SAMPLE_TYPES) + 5)
     for r in runs:
         if r.name[:3].isdigit():
             assert r.status == int(r.name[:3]), r.name
