@@ -436,7 +436,17 @@ CORPUS: Final[tuple[Case, ...]] = (
         Expected(413, "payload_too_large"),
     ),
     _p("deeply_nested_json", _r(lambda c: signed(c, b"[" * 100_000 + b"]" * 100_000)), _published(FALLBACK)),
-    _p("deeply_nested_metadata_in_a_known_type", _r(lambda c: signed(c, _deep_metadata(400))), _published(FALLBACK)),
+    # routed on its verified type: the data is the subscribers' to validate
+    _p(
+        "deeply_nested_metadata_in_a_known_type",
+        _r(lambda c: signed(c, _deep_metadata(400))),
+        _published("user.created"),
+    ),
+    _p(
+        "known_type_with_data_the_models_reject",
+        _r(lambda c: signed(c, b'{"type":"user.created","data":{"id":"u_1","signed_up_at_millis":"soon"}}')),
+        _published("user.created"),
+    ),
     _p(
         "duplicate_json_keys_last_type_wins",
         _r(

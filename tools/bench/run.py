@@ -11,7 +11,8 @@ It starts ``moto_server`` on a free loopback port (stopped by its pid at the end
 
 1. cold start (``cold_child.py``): fresh interpreters, handler / floor / tuned floor / naive build interleaved,
    median of N;
-2. warm path (``warm_child.py``): the handler's own microseconds per event, AWS calls answered at once;
+2. warm path (``warm_child.py``): the handler's own microseconds per event, AWS calls answered at once; and the same
+   in instructions (``instr_child.py`` under callgrind): the handler's own against the AWS calls' client side;
 3. end to end (``e2e_gateway.py`` + ``e2e_load.py``): the local HTTP endpoint and moto at concurrency 1 and 8,
    against the same AWS calls made directly;
 4. AWS calls per new event and per duplicate, counted with botocore hooks, and bytes stored (``count_child.py``);
@@ -61,11 +62,13 @@ from stack_webhook_fanout.devkit.emulator import provision
 from stack_webhook_fanout.devkit.samples import sample_api_event
 
 GOALS = {
-    "cold_start_ratio_vs_floor": ("<=", 1.2),
-    "warm_us_per_event": ("<=", 150.0),
+    "cold_start_ratio_vs_floor": ("<=", 1.0),
+    # Instructions, not microseconds: the handler's own time moved from 104 to 188 µs between two runs of unchanged
+    # code on a shared machine, while callgrind's counts agreed to 0.1 %.
+    "warm_own_instr_ratio_vs_calls": ("<=", 0.5),
     "e2e_overhead_ratio_c1": ("<=", 1.3),
     "e2e_overhead_ratio_c8": ("<=", 1.3),
-    "layer_zip_ratio_vs_naive": ("<=", 0.75),
+    "layer_zip_ratio_vs_naive": ("<=", 0.5),
 }
 VARIANTS = ("handler", "floor", "floor_tuned", "naive")
 
@@ -308,7 +311,6 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
         "cold_start_ratio_vs_floor": cold["handler_total_ms"] / cold["floor_total_ms"],
         "cold_start_ratio_vs_naive": cold["handler_total_ms"] / cold["naive_total_ms"],
         "cold_start_ratio_vs_tuned_floor": cold["handler_total_ms"] / cold["floor_tuned_total_ms"],
-        "warm_us_per_event": warm["own_us"],
         "e2e_overhead_ratio_c1": e2e["c1"]["overhead_ratio"],
         "e2e_overhead_ratio_c8": e2e["c8"]["overhead_ratio"],
         "aws_calls_new_event": counts["warm"]["calls_per_event"],
@@ -317,8 +319,12 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
     if results.get("layer"):
         out["layer_zip_ratio_vs_naive"] = results["layer"]["ratio"]
     instructions = results.get("instructions")
+    if instructions:
+        # the handler's own work per warm event against the client side of the AWS calls it cannot avoid
+        out["warm_own_instr_ratio_vs_calls"] = instructions["own_per_event"] / instructions["calls_per_event"]
     out.update(
         {
+            "warm_us_per_event": warm["own_us"],
             "cold_start_handler_ms": cold["handler_total_ms"],
             "cold_start_floor_ms": cold["floor_total_ms"],
             "cold_start_tuned_floor_ms": cold["floor_tuned_total_ms"],
@@ -402,6 +408,8 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
                 "layer_unzipped_bytes": layer["ours_unzipped_bytes"],
                 "layer_naive_unzipped_bytes": layer["naive_unzipped_bytes"],
                 "layer_arm64_binaries": int(bool(layer["arm64_ok"])),
+                # 0: the function's layer is pure Python (the naive one carries pydantic-core's extension)
+                "layer_native_machines": len(layer["ours_native_machines"]),
             }
         )
     return out
@@ -477,7 +485,8 @@ def report(results: dict[str, Any], flat: dict[str, Any]) -> None:
             met = flat[name] <= limit
             lines.append(f"  {name} = {render(flat[name])} (goal <= {limit}): {'met' if met else 'NOT met'}")
         else:
-            lines.append(f"  {name}: not measured (--skip-layer)")
+            why = "--skip-layer" if name.startswith("layer") else "--no-instructions, or no valgrind"
+            lines.append(f"  {name}: not measured ({why})")
     lines.append(
         f"  (cold_start_ratio_vs_tuned_floor = {render(flat['cold_start_ratio_vs_tuned_floor'])}: against a floor that"
         " also skips boto3 and collects no garbage during init; no goal)"
