@@ -11,6 +11,12 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 PY := $(VENV)/bin/python
+# What the Lambda python3.13 runtime gives a function (boto3 and its dependencies, at the project's pins) plus AWS's
+# Runtime Interface Client, and nothing of the project: make dev-lambda and tests/deployed run the deployed function
+# on it, so the function imports its package from the deployed layer.
+LAMBDA_VENV := .venv-lambda
+LAMBDA_RUNTIME_PINS := boto3==1.44.8 botocore==1.44.8 s3transfer==0.19.3 jmespath==1.1.0 python-dateutil==2.9.0.post0 \
+	six==1.17.0 urllib3==2.8.0 awslambdaric==4.2.2 simplejson==4.3.0 snapshot-restore-py==1.0.0
 SAM := $(abspath $(SAM_VENV))/bin/sam
 SAM_CLI_VERSION := 1.170.0
 # sam build (without containers) needs the runtime's interpreter as `python3.13` on PATH.
@@ -18,6 +24,7 @@ export PATH := $(dir $(PY313)):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export SAM_CLI = $(SAM)
 export CHECKOV = $(abspath $(CHECKOV_VENV))/bin/checkov
+export LAMBDA_PYTHON = $(abspath $(LAMBDA_VENV))/bin/python
 
 .PHONY: help
 help: ## list the targets
@@ -43,8 +50,13 @@ $(CHECKOV_VENV)/.installed: | check-python
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
+$(LAMBDA_VENV)/.installed: | check-python
+	$(PY313) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --quiet --no-deps $(LAMBDA_RUNTIME_PINS)
+	touch $@
+
 .PHONY: install
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed ## create the virtual environments
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed $(LAMBDA_VENV)/.installed ## create the virtual environments
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff lint and format check
@@ -79,7 +91,7 @@ test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
 
 .PHONY: clean
 clean: ## remove build output and virtual environments
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .local
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LAMBDA_VENV) .pytest_cache .mypy_cache .ruff_cache .local
 
 DEV_OUTPUTS ?= .local/outputs.json
 export DEV_OUTPUTS
@@ -87,6 +99,10 @@ export DEV_OUTPUTS
 .PHONY: dev
 dev: $(VENV)/.installed ## run the product locally: emulator + real handler on http://127.0.0.1:$${DEV_PORT:-3000}/webhooks/stack
 	$(PY) tools/dev.py
+
+.PHONY: dev-lambda
+dev-lambda: $(VENV)/.installed $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed ## the same, as Lambda runs it: sam build + sam deploy onto the emulator, AWS's runtime emulator
+	$(PY) tools/dev_lambda.py
 
 .PHONY: send
 send: $(VENV)/.installed ## sign and post one sample event: make send TYPE=user.created [URL=... SECRET=...]

@@ -189,6 +189,9 @@ class ExecutionEnvironment:
             str(rie),
             "--runtime-interface-emulator-address",
             f"{HOST}:{self.port}",
+            # RIE's own Runtime API for the runtime client: 127.0.0.1:9001 unless told, one per environment.
+            "--runtime-api-address",
+            f"{HOST}:{free_port()}",
             str(python),
             "-m",
             "awslambdaric",

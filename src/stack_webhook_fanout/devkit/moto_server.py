@@ -56,11 +56,16 @@ class MotoServer:
     (a free port unless given).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. ``log_path`` receives the server's output.
+    ``sam_python`` (an interpreter with aws-sam-translator) adds what ``sam deploy`` needs of its CloudFormation
+    (:mod:`.cfn_extensions`).
     """
 
-    def __init__(self, port: int | None = None, *, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, log_path: Path | None = None, sam_python: Path | None = None
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.sam_python = sam_python
         self.endpoint = f"http://{HOST}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -78,8 +83,11 @@ class MotoServer:
         """Start the server and wait until it answers; return its endpoint URL. Raise RuntimeError if it cannot."""
         self._log = self.log_path.open("wb") if self.log_path else None
         # moto_server with DynamoDB's single-item atomicity restored (see moto_launcher.py)
+        argv = [sys.executable, "-m", "stack_webhook_fanout.devkit.moto_launcher", "-H", HOST, "-p", str(self.port)]
+        if self.sam_python is not None:
+            argv += ["--sam-python", str(self.sam_python)]
         self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: this interpreter, our launcher, a port number
-            [sys.executable, "-m", "stack_webhook_fanout.devkit.moto_launcher", "-H", HOST, "-p", str(self.port)],
+            argv,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             env=emulator_environment(),
