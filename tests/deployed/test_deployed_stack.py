@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import botocore.exceptions
 import pytest
 
 from stack_webhook_fanout.devkit.apigw import http_api_event
@@ -275,3 +276,21 @@ def test_make_send_all_passes_against_the_deployed_function(deployed: Deployed) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(SAMPLE_TYPES)} of {len(SAMPLE_TYPES)} answered 2xx" in result.stderr
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_template_the_sam_transform_rejects_gets_a_validation_error(deployed: Deployed) -> None:
+    broken = json.dumps(
+        {
+            "Transform": "AWS::Serverless-2016-10-31",
+            "Resources": {"Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.handler"}}},
+        }
+    )
+    cloudformation = deployed.client("cloudformation")
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        cloudformation.create_change_set(
+            StackName="broken-sam-template", ChangeSetName="c1", TemplateBody=broken, ChangeSetType="CREATE"
+        )
+    # a 400 naming the transform, as CloudFormation answers, not a server error
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "Transform AWS::Serverless-2016-10-31 failed" in caught.value.response["Error"]["Message"]

@@ -80,12 +80,12 @@ def download_function(lambda_client: Any, function_name: str, destination: Path)
     task_root, opt_root = destination / "task", destination / "opt"
     for folder in (task_root, opt_root):
         folder.mkdir(parents=True, exist_ok=True)
-    _extract(_download(function["Code"]["Location"], config["CodeSha256"]), task_root)
+    extract_artifact(download_artifact(function["Code"]["Location"], config["CodeSha256"]), task_root)
     for layer in config.get("Layers", []):
         # arn:aws:lambda:<region>:<account>:layer:<name>:<version>
         layer_arn, version = layer["Arn"].rsplit(":", 1)
         content = lambda_client.get_layer_version(LayerName=layer_arn, VersionNumber=int(version))["Content"]
-        _extract(_download(content["Location"], content["CodeSha256"]), opt_root)
+        extract_artifact(download_artifact(content["Location"], content["CodeSha256"]), opt_root)
     return DeployedFunction(
         name=config["FunctionName"],
         arn=config["FunctionArn"],
@@ -101,7 +101,7 @@ def download_function(lambda_client: Any, function_name: str, destination: Path)
     )
 
 
-def _download(url: str, sha256_b64: str) -> bytes:
+def download_artifact(url: str, sha256_b64: str) -> bytes:
     parts = urlsplit(url)
     require_loopback_endpoint(f"{parts.scheme}://{parts.netloc}")
     with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - an http(s) URL on loopback
@@ -112,7 +112,7 @@ def _download(url: str, sha256_b64: str) -> bytes:
     return data
 
 
-def _extract(data: bytes, folder: Path) -> None:
+def extract_artifact(data: bytes, folder: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in archive.namelist():
             target = (folder / member).resolve()
