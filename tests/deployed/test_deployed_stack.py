@@ -155,6 +155,15 @@ def test_the_function_imports_its_package_from_the_deployed_layer_only(deployed:
     assert not (deployed.function.task_root / "stack_webhook_fanout").exists()
 
 
+def test_a_download_replaces_whatever_an_earlier_one_left(deployed: Deployed, tmp_path: Path) -> None:
+    stale = tmp_path / "function" / "opt" / "python" / "stale_module.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise SystemExit('stale code on the path')\n")
+    downloaded = download_function(deployed.client("lambda"), deployed.function.name, tmp_path / "function")
+    assert not stale.exists()
+    assert (downloaded.task_root / "app.py").is_file()
+
+
 def test_answers_503_before_the_secret_is_set(deployed: Deployed) -> None:
     status, answer, _, _ = post_signed(deployed, "user.created")
     assert status == 503

@@ -130,6 +130,7 @@ def test_make_send_all_succeeds_and_the_console_and_function_log_show_it(dev_lam
         time.sleep(0.2)
     console = dev_lambda.console()
     assert str(dev_lambda.outputs["WebhookSecret"]) not in console
+    assert "(up to 2 execution environments)" in console  # DEV_LAMBDA_CONCURRENCY
     [log_line] = [line for line in console.splitlines() if "function log" in line]
     function_log = Path(log_line.split()[-1]).read_text(errors="replace")
     assert len(re.findall(r"^START RequestId: ", function_log, re.MULTILINE)) == len(SAMPLE_TYPES)

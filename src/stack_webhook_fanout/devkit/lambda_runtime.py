@@ -20,6 +20,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,12 +75,14 @@ class DeployedFunction:
 
 
 def download_function(lambda_client: Any, function_name: str, destination: Path) -> DeployedFunction:
-    """Fetch ``function_name``'s configuration, code and layers from the emulator into ``destination``."""
+    """Fetch ``function_name``'s configuration, code and layers from the emulator into ``destination`` (emptied
+    first: nothing from an earlier deployment may stay on the path)."""
     function = lambda_client.get_function(FunctionName=function_name)
     config = function["Configuration"]
     task_root, opt_root = destination / "task", destination / "opt"
+    shutil.rmtree(destination, ignore_errors=True)
     for folder in (task_root, opt_root):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True)
     extract_artifact(download_artifact(function["Code"]["Location"], config["CodeSha256"]), task_root)
     for layer in config.get("Layers", []):
         # arn:aws:lambda:<region>:<account>:layer:<name>:<version>
