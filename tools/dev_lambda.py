@@ -97,7 +97,7 @@ def main() -> int:
             say(f"{exc} (set DEV_AWS_PORT to use another port)")
             return 1
         with (work_dir / "sam.log").open("wb") as sam_log:
-            say(f"sam build ...              (log: {sam_log.name})")
+            say(f"emulator up after {time.monotonic() - started:.0f} s; sam build ...  (log: {sam_log.name})")
             template = sam_build(
                 sam,
                 project_dir=REPO_ROOT,
@@ -108,7 +108,7 @@ def main() -> int:
             )
             if stop.is_set():
                 return 130
-            say("sam deploy onto the emulator ...")
+            say(f"built after {time.monotonic() - started:.0f} s; sam deploy onto the emulator ...")
             sam_deploy(
                 sam,
                 project_dir=REPO_ROOT,
@@ -120,6 +120,7 @@ def main() -> int:
             )
         if stop.is_set():
             return 130
+        say(f"deployed after {time.monotonic() - started:.0f} s")
         outputs = stack_outputs(endpoint, DEFAULT_STACK_NAME, REGION)
         stack = deployed_stack(outputs, endpoint_url=endpoint, region=REGION, secret_value=secret or new_secret())
         put_webhook_secret(stack, stack.secret_value)
