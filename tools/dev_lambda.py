@@ -63,7 +63,11 @@ def main() -> int:
     port = int(os.environ.get("DEV_PORT", "3000"))
     aws_port = int(os.environ.get("DEV_AWS_PORT", str(DEFAULT_AWS_PORT)))
     outputs_path = Path(os.environ.get("DEV_OUTPUTS", ".local/outputs.json"))
-    concurrency = int(os.environ.get("DEV_LAMBDA_CONCURRENCY", "4"))
+    concurrency_setting = os.environ.get("DEV_LAMBDA_CONCURRENCY", "4")
+    if not concurrency_setting.isdigit() or int(concurrency_setting) < 1:
+        say(f"DEV_LAMBDA_CONCURRENCY must be a whole number, 1 or more (not {concurrency_setting!r})")
+        return 2
+    concurrency = int(concurrency_setting)
     secret = os.environ.get("STACK_WEBHOOK_SECRET") or None
     if secret is not None and not parse_secret_string(secret)[0]:
         say("STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)")
