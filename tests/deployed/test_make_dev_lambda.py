@@ -73,7 +73,8 @@ def dev_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLambda]:
         **os.environ,
         "DEV_PORT": str(free_port()),
         "DEV_AWS_PORT": str(free_port()),
-        "DEV_OUTPUTS": str(outputs_path),
+        # relative, as the default .local/outputs.json is (the function's files then have relative paths too)
+        "DEV_OUTPUTS": os.path.relpath(outputs_path, REPO_ROOT),
         "DEV_LAMBDA_CONCURRENCY": "2",
         # A profile that does not exist: if anything used it instead of the emulator, calls would fail.
         "AWS_PROFILE": "no-such-profile-for-make-dev-lambda",
@@ -132,7 +133,7 @@ def test_make_send_all_succeeds_and_the_console_and_function_log_show_it(dev_lam
     assert str(dev_lambda.outputs["WebhookSecret"]) not in console
     assert "(up to 2 execution environments)" in console  # DEV_LAMBDA_CONCURRENCY
     [log_line] = [line for line in console.splitlines() if "function log" in line]
-    function_log = Path(log_line.split()[-1]).read_text(errors="replace")
+    function_log = (REPO_ROOT / log_line.split()[-1]).read_text(errors="replace")
     assert len(re.findall(r"^START RequestId: ", function_log, re.MULTILINE)) == len(SAMPLE_TYPES)
     assert len(re.findall(r"^REPORT RequestId: .*Init Duration", function_log, re.MULTILINE)) >= 1
     assert str(dev_lambda.outputs["WebhookSecret"]) not in function_log

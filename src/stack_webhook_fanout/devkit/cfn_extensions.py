@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from moto.apigatewayv2.models import apigatewayv2_backends
@@ -40,7 +41,6 @@ from moto.sns.models import sns_backends
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 SAM_TRANSFORM: Final = "AWS::Serverless-2016-10-31"
 #: Function properties moto's own model passes on (the rest are the ones it drops and :func:`_create_function` adds).
@@ -438,9 +438,9 @@ def sam_transform(
 ) -> dict[str, Any]:
     """``template`` after the SAM transform, by aws-sam-translator in ``sam_python``; raise ValidationError (a 400
     answer to CreateChangeSet, as CloudFormation gives) if it fails."""
-    script = __file__.rsplit("/", 1)[0] + "/sam_translate.py"
+    script = Path(__file__).with_name("sam_translate.py")
     result = subprocess.run(  # noqa: S603 - a fixed argv: the given interpreter and our own script
-        [str(sam_python), script],
+        [str(sam_python), str(script)],
         input=json.dumps({"template": template, "parameters": parameters, "region": region}, default=str),
         capture_output=True,
         text=True,

@@ -79,6 +79,8 @@ def download_function(lambda_client: Any, function_name: str, destination: Path)
     first: nothing from an earlier deployment may stay on the path)."""
     function = lambda_client.get_function(FunctionName=function_name)
     config = function["Configuration"]
+    # Absolute: the runtime starts in the task root, where a relative PYTHONPATH would point elsewhere.
+    destination = destination.resolve()
     task_root, opt_root = destination / "task", destination / "opt"
     shutil.rmtree(destination, ignore_errors=True)
     for folder in (task_root, opt_root):
