@@ -55,7 +55,10 @@ _AWS_VARS_TO_DROP = (
 
 
 def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    # One write per line: print() writes the text and the newline separately, and the request and delivery threads
+    # then interleave into one line.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def scrub_aws_environment() -> None:
