@@ -116,6 +116,22 @@ def test_alarm_custom_metrics_use_the_functions_namespace_and_service(template: 
         assert dimensions(metric)["service"] == env["POWERTOOLS_SERVICE_NAME"], metric
 
 
+def test_custom_metrics_are_per_stack(template: dict[str, Any]) -> None:
+    # the service dimension is the stack's name: two stacks in one account and region never add up in each other's
+    # metrics, alarms or dashboard
+    assert function_env(template)["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    namespace = function_env(template)["POWERTOOLS_METRICS_NAMESPACE"]
+    rows = dashboard_metrics(template)
+    custom_rows = [row for row in rows if row[0] == namespace]
+    assert len(custom_rows) >= 8
+    for row in custom_rows:
+        assert row[row.index("service") + 1] == "<AWS::StackName>", row
+    searches = [row[0]["expression"] for row in rows if isinstance(row[0], dict) and namespace in row[0]["expression"]]
+    assert searches
+    for expression in searches:
+        assert 'service="<AWS::StackName>"' in expression, expression
+
+
 def expected_targets(template: dict[str, Any]) -> list[dict[str, Any]]:
     """The optional topic, and the e-mail topic too once the template has an AlarmEmail parameter."""
     return [EMAIL_TARGET, TOPIC_TARGET] if "AlarmEmail" in template["Parameters"] else [TOPIC_TARGET]
@@ -211,7 +227,7 @@ def test_dashboard_shows_events_by_type_for_every_topic(template: dict[str, Any]
 
 def test_dashboard_shows_duplicates_rejections_latency_and_cold_starts(template: dict[str, Any]) -> None:
     env = function_env(template)
-    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], "<AWS::StackName>"
     rows = dashboard_metrics(template)
     plain = [row for row in rows if isinstance(row[0], str)]
     expressions = [row[0]["expression"] for row in rows if isinstance(row[0], dict)]
@@ -264,7 +280,6 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = function_env(template)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", env["POWERTOOLS_SERVICE_NAME"])
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", env["POWERTOOLS_METRICS_NAMESPACE"])
     stack = fed_stack.stack
     # a fresh execution environment: the function counts its cold start once per process
