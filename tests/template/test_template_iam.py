@@ -38,7 +38,7 @@ LOGS_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 XRAY_POLICY_ARN = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -67,10 +67,10 @@ def _assert_no_wildcards(template: dict[str, Any]) -> None:
         where = "/".join(path)
         assert "NotAction" not in statement, where
         assert "NotResource" not in statement, where
-        actions = _as_list(statement.get("Action"))
+        actions = as_list(statement.get("Action"))
         assert "*" not in actions, f"{where}: Action '*'"
         if statement.get("Effect") == "Allow" and not is_key_policy(path):
-            assert "*" not in _as_list(statement.get("Resource")), f"{where}: Resource '*'"
+            assert "*" not in as_list(statement.get("Resource")), f"{where}: Resource '*'"
         if is_key_policy(path):
             assert statement.get("Principal") not in ("*", {"AWS": "*"}), f"{where}: any principal"
 
@@ -108,22 +108,22 @@ def test_function_policies_are_inline_statements_only(template: Template) -> Non
         assert set(policy) == {"Version", "Statement"}, policy
 
 
-def _function_statements(template: Template) -> dict[str, dict[str, Any]]:
+def function_statements(template: Template) -> dict[str, dict[str, Any]]:
     statements = properties(template, "IngestFunction")["Policies"][0]["Statement"]
     return {s["Sid"]: s for s in statements}
 
 
 def test_function_publishes_to_exactly_the_event_topics(template: Template) -> None:
-    publish = [s for s in _function_statements(template).values() if "sns:Publish" in _as_list(s["Action"])]
+    publish = [s for s in function_statements(template).values() if "sns:Publish" in as_list(s["Action"])]
     assert len(publish) == 1
-    assert _as_list(publish[0]["Action"]) == ["sns:Publish"]
+    assert as_list(publish[0]["Action"]) == ["sns:Publish"]
     resources = publish[0]["Resource"]
     assert len(resources) == len({r["Ref"] for r in resources})  # no duplicates
     assert {r["Ref"] for r in resources} == {*TOPIC_LOGICAL_IDS.values(), FALLBACK_TOPIC_LOGICAL_ID}
 
 
 def test_function_permissions_are_scoped_to_the_stacks_resources(template: Template) -> None:
-    statements = _function_statements(template)
+    statements = function_statements(template)
     assert set(statements) == {
         "ReadWebhookSigningSecret",
         "RecordEventsOnce",
@@ -134,13 +134,13 @@ def test_function_permissions_are_scoped_to_the_stacks_resources(template: Templ
         assert statement["Effect"] == "Allow"
 
     secret = statements["ReadWebhookSigningSecret"]
-    assert _as_list(secret["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert as_list(secret["Action"]) == ["secretsmanager:GetSecretValue"]
     assert secret["Resource"] == {
         "Fn::If": ["CreateWebhookSecret", {"Ref": "WebhookSecret"}, {"Ref": "ExistingWebhookSecretArn"}]
     }
 
     table = statements["RecordEventsOnce"]
-    assert all(action.startswith("dynamodb:") for action in _as_list(table["Action"]))
+    assert all(action.startswith("dynamodb:") for action in as_list(table["Action"]))
     assert table["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
 
     kms = statements["UseStackKeyThroughItsServicesOnly"]
@@ -159,7 +159,7 @@ def test_key_policy_service_principals_are_conditioned(template: Template) -> No
         principal = statement["Principal"]
         if "Service" in principal:
             assert statement.get("Condition"), f"{statement['Sid']}: a service principal without a condition"
-            assert not any(a.endswith(":*") for a in _as_list(statement["Action"])), statement["Sid"]
+            assert not any(a.endswith(":*") for a in as_list(statement["Action"])), statement["Sid"]
         else:
             assert principal == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
 

@@ -30,7 +30,7 @@ from stack_webhook_fanout.devkit.samples import UNKNOWN_SAMPLE_TYPE, sample_api_
 from stack_webhook_fanout.devkit.signing import new_message_id
 
 from .conftest import REPO_ROOT, TEMPLATE_PATH
-from .test_template_iam import _as_list, _function_statements
+from .test_template_iam import as_list, function_statements
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -147,8 +147,8 @@ def test_every_client_call_in_the_functions_code_was_made_in_the_run(called_acti
 def test_function_policy_grants_exactly_the_actions_its_code_calls(
     template: Template, called_actions: set[str]
 ) -> None:
-    statements = _function_statements(template)
-    granted = {a for sid, s in statements.items() if sid != KMS_STATEMENT for a in _as_list(s["Action"])}
+    statements = function_statements(template)
+    granted = {a for sid, s in statements.items() if sid != KMS_STATEMENT for a in as_list(s["Action"])}
     assert called_actions - granted == set(), "called but not granted"
     assert granted - called_actions == set(), "granted but never called"
 
@@ -157,6 +157,6 @@ def test_stack_key_is_usable_through_exactly_the_services_the_function_calls(
     template: Template, called_actions: set[str]
 ) -> None:
     # The table, the secret and the topics are all encrypted with the stack's key.
-    via = _function_statements(template)[KMS_STATEMENT]["Condition"]["StringEquals"]["kms:ViaService"]
+    via = function_statements(template)[KMS_STATEMENT]["Condition"]["StringEquals"]["kms:ViaService"]
     services = {v["Fn::Sub"].removesuffix(".${AWS::Region}.amazonaws.com") for v in via}
     assert services == {action.split(":", 1)[0] for action in called_actions}
