@@ -8,6 +8,7 @@ The side effect counted is each call of the example's ``handle_event`` (where a 
 from __future__ import annotations
 
 import json
+import runpy
 import threading
 import time
 import uuid
@@ -244,6 +245,43 @@ def test_a_copy_arriving_while_the_first_is_in_flight_is_retried_later_not_proce
     assert subscriber.dead_letters() == []
 
 
+class InvocationKilled(BaseException):
+    """The runtime stopping an invocation (timeout, out of memory): no ``except Exception`` sees it, so Powertools
+    cannot remove the in-progress record."""
+
+
+class ShortContext(LocalContext):
+    """An invocation with one second left: its in-progress lease ends one second after it starts."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000
+
+
+def test_a_copy_of_an_event_whose_first_invocation_died_is_processed_once_its_lease_is_over(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: an invocation stopped by the runtime in the middle of the business logic (its record stays INPROGRESS)
+    subscriber = make_subscriber(fed_stack, monkeypatch)
+    delivery = fed_stack.deliver("user.created")
+    dying = subscriber.consumer()
+
+    def killed(event: Any, *, event_id: str, replay: bool) -> str:
+        raise InvocationKilled
+
+    monkeypatch.setattr(dying.module, "handle_event", killed)
+    with pytest.raises(InvocationKilled):
+        subscriber.source.invoke(dying.module.lambda_handler, subscriber.source.receive(), ShortContext())
+
+    # when: the message comes back after the visibility timeout, past the lease, to a new environment
+    time.sleep(max(subscriber.local.visibility_timeout, 1) + 0.5)
+    fresh = subscriber.consumer()
+    subscriber.drain(fresh)
+
+    # then: processed there, once
+    assert fresh.effects == [(delivery.event_id, False)]
+    assert subscriber.waiting(subscriber.local.queue_url) == 0
+
+
 # --- failures ---------------------------------------------------------------------------------------------------
 
 
@@ -403,12 +441,11 @@ def test_idempotency_dynamodb_requests_per_event_as_the_readme_prices_them(
     assert item_bytes < 1024
 
     # and: the README's prices per million are these counts at tools/cost.py's prices
-    cost = load_module(REPO_ROOT / "tools" / "cost.py")
-    prices = cost.parser().parse_args([])
+    prices = runpy.run_path(str(REPO_ROOT / "tools" / "cost.py"), run_name="cost")["parser"]().parse_args([])
     per_million_events = writes_per_new_event * prices.dynamodb_per_million_wru
     per_million_copies = writes_per_copy * prices.dynamodb_per_million_wru
     readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## Subscribe a service", 1)[1].split("\n## ", 1)[0]
+    section = " ".join(readme.split("## Subscribe a service", 1)[1].split("\n## ", 1)[0].split())
     assert f"${per_million_events:.2f} per million events" in section, per_million_events
     assert f"${per_million_copies:.3f} per million copies" in section, per_million_copies
     assert f"{int(writes_per_new_event)} write request units" in section
