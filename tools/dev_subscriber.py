@@ -105,6 +105,8 @@ def main() -> int:
                     say(f"the emulator stopped answering ({type(exc).__name__}); stopping")
                     return 1
                 break
+            if outcome.error is not None:
+                say(f"  invocation failed: {type(outcome.error).__name__} (the whole batch comes back)")
             for message_id in outcome.failed:
                 say(
                     f"  failed     {message_id}  (back in {visibility} s; "

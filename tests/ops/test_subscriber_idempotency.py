@@ -23,7 +23,7 @@ from stack_webhook_fanout.devkit.sqs_event_source import BatchOutcome, SqsEventS
 from stack_webhook_fanout.devkit.subscriber_stack import LocalSubscriber, provision_subscriber, subscriber_environment
 from stack_webhook_fanout.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
-from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module
+from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -449,3 +449,46 @@ def test_idempotency_dynamodb_requests_per_event_as_the_readme_prices_them(
     assert f"${per_million_events:.2f} per million events" in section, per_million_events
     assert f"${per_million_copies:.3f} per million copies" in section, per_million_copies
     assert f"{int(writes_per_new_event)} write request units" in section
+
+
+# --- the record helper on both delivery modes ------------------------------------------------------------------
+
+
+def test_stack_message_reads_raw_delivery_and_the_sns_envelope_alike(fed_stack: FedStack) -> None:
+    # given: two queues on the team_membership.created topic, one with raw delivery, one receiving SNS's envelope
+    from stack_webhook_fanout.sqs_records import stack_message
+
+    stack = fed_stack.stack
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    topic = stack.topic_arns["team_membership.created"]
+    queues = {}
+    for raw in (True, False):
+        url = sqs.create_queue(QueueName=f"helper-{raw}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": str(raw).lower()})
+        queues[raw] = (url, arn)
+    delivery = fed_stack.deliver("team_membership.created")
+
+    # when: each queue's message, as Lambda would pass it, goes through the helper
+    messages = {}
+    for raw, (url, arn) in queues.items():
+        (received,) = receive_raw(sqs, url, expected=1)
+        (record,) = lambda_sqs_event([received], arn, stack.region)["Records"]
+        messages[raw] = stack_message(record)
+
+    # then: the same typed event and attributes either way (only SQS's message id differs)
+    assert messages[False].message_id != messages[True].message_id
+    for message in messages.values():
+        assert (message.event_id, message.event_type, message.replay) == (
+            delivery.event_id,
+            "team_membership.created",
+            False,
+        )
+    assert messages[True].event == messages[False].event
+    assert (messages[True].user_id, messages[True].team_id, messages[True].event_timestamp) == (
+        messages[False].user_id,
+        messages[False].team_id,
+        messages[False].event_timestamp,
+    )
+    assert messages[True].team_id is not None
+    assert messages[True].event_timestamp is not None
