@@ -119,6 +119,10 @@ export DEV_OUTPUTS
 dev: $(VENV)/.installed ## run the product locally: emulator + real handler on http://127.0.0.1:$${DEV_PORT:-3000}/webhooks/stack
 	$(PY) tools/dev.py
 
+.PHONY: dev-subscriber
+dev-subscriber: $(VENV)/.installed ## with make dev running: the example subscriber's handler consumes its topics (one processed line per event)
+	$(PY) tools/dev_subscriber.py
+
 .PHONY: send
 send: $(VENV)/.installed ## sign and post one sample event: make send TYPE=user.created [URL=... SECRET=...]
 	@[ -n "$(TYPE)" ] || { echo "usage: make send TYPE=<event type> [URL=<webhook url> SECRET=<whsec_...>]" >&2; exit 2; }

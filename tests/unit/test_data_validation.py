@@ -397,7 +397,8 @@ valid = parse_event('{"type": "team.deleted", "data": {"id": "t1"}}')
 invalid = parse_event('{"type": "team.deleted", "data": {"id": 1}}')
 print(json.dumps({
     "pydantic": sorted(m for m in sys.modules if m == "pydantic" or m.startswith("pydantic.")),
-    "models": [m for m in ("stack_webhook_fanout.models", "stack_webhook_fanout.events") if m in sys.modules],
+    "models": [m for m in ("stack_webhook_fanout.models", "stack_webhook_fanout.events",
+                           "stack_webhook_fanout.sqs_records") if m in sys.modules],
     "pydantic_core": "pydantic_core" in sys.modules,
     "handler": callable(app.lambda_handler),
     "verdicts": [valid.known, invalid.invalid_reason],
