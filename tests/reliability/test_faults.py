@@ -426,16 +426,16 @@ def test_secrets_manager_unavailable_at_cold_start_answers_503_then_recovers(dep
     _assert_published_once(deployment, event, "stack.test")
 
 
-def test_secrets_manager_unavailable_later_keeps_serving_the_cached_secret_past_its_max_age(
+def test_secrets_manager_unavailable_later_serves_the_cached_secret_until_its_max_age_then_fails_closed(
     deployment: Deployment,
 ) -> None:
-    # given: a warm environment with a secret fetched less than its max age (1 s) ago
-    handler = deployment.load_handler(SECRET_MAX_AGE_SECONDS="1", SECRET_REFRESH_INTERVAL_SECONDS="1")
+    # given: a warm environment whose secret was read just now; max age 2 s (read again after 1 s), interval 1 s
+    handler = deployment.load_handler(SECRET_MAX_AGE_SECONDS="2", SECRET_REFRESH_INTERVAL_SECONDS="1")
     warm = deployment.signed("team.created")
     assert outcome(invoke(handler, warm)[1]) == "published"
-    fetched_at = time.time()
+    read_at = time.time()
 
-    # when: Secrets Manager goes down (every call counted), inside and then past the max age
+    # when: Secrets Manager goes down (every call counted): inside half the max age, then after it, then past it
     calls = CallCounter()
 
     def down(**kwargs: Any) -> None:
@@ -443,25 +443,64 @@ def test_secrets_manager_unavailable_later_keeps_serving_the_cached_secret_past_
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/unreachable")
 
     client_events(handler, "secretsmanager").register("before-call.secrets-manager.GetSecretValue", down, FAULT)
-    inside = deployment.signed("team.updated")
-    inside_answer = invoke(handler, inside)
+    inside = invoke(handler, deployment.signed("team.updated"))
     calls_inside = calls.calls
-    wait_past(fetched_at + 1.1)
-    stale = deployment.signed("team.deleted")
-    stale_answer = invoke(handler, stale)
-    calls_past_max_age = calls.calls
+    wait_past(read_at + 1.05)
+    stale = invoke(handler, deployment.signed("team.deleted"))
     forged = deployment.signed("team.deleted", secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHM=")
     forged_answer = invoke(handler, forged)
+    calls_stale = calls.calls
+    assert time.time() < read_at + 2, "the machine took longer than the max age to send three requests"
+    wait_past(read_at + 2.05)
+    expired_event = deployment.signed("user.created")
+    expired = [invoke(handler, redeliver(expired_event, deployment.secret)) for _ in range(20)]
+    calls_expired = calls.calls
 
-    # then: inside the max age no call; past it one failed refresh and the cached secret keeps verifying
+    # then: inside half the max age no call; after it one failed read and the cached secret keeps verifying, and a
+    # forged request is still refused (401)
     assert calls_inside == 0
-    assert (inside_answer[0], outcome(inside_answer[1])) == (200, "published")
-    assert (stale_answer[0], outcome(stale_answer[1])) == (200, "published")
-    assert calls_past_max_age == 1
-    # and a forged request is still refused (401), not answered 503 for want of a fresh secret
+    assert (inside[0], outcome(inside[1])) == (200, "published")
+    assert (stale[0], outcome(stale[1])) == (200, "published")
     assert forged_answer[0] == 401
-    assert deployment.record(header(forged, "svix-id")) is None
+    assert calls_stale == 1
+    # and past the max age every request fails closed (503, retried by the sender), reading at most once a second
+    assert {status for status, _ in expired} == {503}
+    assert expired[0][1] == {"error": "dependency_unavailable", "service": "secretsmanager"}
+    assert calls_expired - calls_stale <= 2
+    assert deployment.record(header(expired_event, "svix-id")) is None
     assert deployment.published_types() == {"team.created": 1, "team.updated": 1, "team.deleted": 1}
+
+    # when: Secrets Manager is back, and Svix retries after the interval
+    client_events(handler, "secretsmanager").unregister("before-call.secrets-manager.GetSecretValue", unique_id=FAULT)
+    wait_past(time.time() + 1.05)
+    status, answer = invoke(handler, redeliver(expired_event, deployment.secret))
+
+    # then: published once
+    assert (status, outcome(answer)) == (200, "published")
+    assert deployment.published_types() == {"user.created": 1}
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "DecryptionFailure"])
+def test_secret_read_denied_revokes_the_cached_secret_at_once(deployment: Deployment, code: str) -> None:
+    # given: a warm environment whose secret was read just now (max age 300 s: the default)
+    handler = deployment.load_handler(SECRET_REFRESH_INTERVAL_SECONDS="1")
+    assert outcome(invoke(handler, deployment.signed("team.created"))[1]) == "published"
+
+    # when: the function's role loses the right to read the secret (or its key), and a delivery signed with some
+    # other secret makes the function read it again (after the refresh interval)
+    client_events(handler, "secretsmanager").register(
+        "before-call.secrets-manager.GetSecretValue", client_error(code, "GetSecretValue"), FAULT
+    )
+    wait_past(time.time() + 1.05)
+    probe = invoke(handler, deployment.signed("team.updated", secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHM="))
+    event = deployment.signed("team.deleted")
+    answer = invoke(handler, event)
+
+    # then: the cached secret is dropped well inside its max age: deliveries signed with it get a retryable 503
+    assert probe == (503, {"error": "secret_not_configured"})
+    assert answer == (503, {"error": "secret_not_configured"})
+    assert deployment.record(header(event, "svix-id")) is None
+    assert deployment.published_types() == {"team.created": 1}
 
 
 # --- the function stopped mid-way -------------------------------------------------------------------------------
