@@ -138,3 +138,14 @@ def test_a_context_that_raises_when_read_still_gets_an_answer_with_fresh_log_key
     assert len(lines) == 1
     assert "correlation_id" not in lines[0]
     assert "msg_earlier" not in json.dumps(lines[0])
+
+
+@pytest.mark.parametrize("event", [None, [], "text", 3, True])
+def test_an_event_that_is_not_an_object_is_a_400(
+    app: ModuleType, outcome_lines: Callable[[], Any], event: object
+) -> None:
+    result = app.lambda_handler(event, LocalContext())
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"]) == {"error": "bad_request", "reason": "event_not_an_object"}
+    [line] = outcome_lines()
+    assert line["reason"] == "event_not_an_object"
