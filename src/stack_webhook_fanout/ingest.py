@@ -142,9 +142,12 @@ class IngestService:
         topic_arn = self._router.topic_for(event)
         try:
             message_id = self._publisher.publish(topic_arn, body_text, attributes)
-        except DependencyError:
-            # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
-            self._store.release(claim)
+        except DependencyError as exc:
+            if not exc.may_have_succeeded:
+                # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
+                self._store.release(claim)
+            # Otherwise SNS may hold the message: the claim stays held, so after its lease the record reads
+            # "publication unknown" rather than "unpublished", and a retry publishes only after the lease.
             raise
         try:
             marked = self._store.mark_published(claim, topic_arn=topic_arn, message_id=message_id)

@@ -13,11 +13,12 @@ whatever the filter keeps. Records are replayed in the order they were received 
 Which records (``record_state``): only ``published`` ones unless asked. A record still ``claimed`` is one of three:
 
 - ``in_progress``: its claim token is held and its lease is running: a live invocation. Always left alone.
-- ``unpublished``: its claim was released (no token): the function's publish failed and it gave the claim up. Known
-  unpublished; selected with ``include_unpublished``.
+- ``unpublished``: its claim was released (no token): the function's publish failed before SNS could accept the
+  message (refused, or never sent) and it gave the claim up. Known unpublished; selected with
+  ``include_unpublished``.
 - ``publication_unknown``: its claim token is still held past the lease. The invocation stopped (crash, timeout)
-  before or after SNS accepted the message, or SNS accepted it and marking the record failed (the function's
-  ``PublishedNotRecorded`` metric). It may already be on its topic; selected only with
+  before or after SNS accepted the message, a publish's answer was lost, or SNS accepted it and marking the
+  record failed (the function's ``PublishedNotRecorded`` metric). It may already be on its topic; selected only with
   ``include_publication_unknown``, and a replay of it may be a second copy.
 
 The ingest path tells them apart with the writes it makes anyway (claim, release, mark): no extra AWS call. A
@@ -740,7 +741,8 @@ class Replayer:
         try:
             message_id = self._publisher.publish(message.topic_arn, record.body, message.attributes)
         except DependencyError as exc:
-            store.release(claim)
+            if not exc.may_have_succeeded:  # as the function does: a lost answer keeps the claim
+                store.release(claim)
             return ItemResult(message, published=False, failure=f"{exc.service}:{exc.detail}")
         try:
             marked = store.mark_published(claim, topic_arn=message.topic_arn, message_id=message_id)

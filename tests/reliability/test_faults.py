@@ -25,6 +25,7 @@ from .support import (
     client_error,
     client_events,
     client_of,
+    connect_timeout,
     connection_refused,
     header,
     invoke,
@@ -219,7 +220,8 @@ def test_claim_written_but_its_answer_lost_blocks_retries_until_the_lease_then_p
 
 SNS_FAULTS: dict[str, Callable[..., None]] = {
     "connection_refused": connection_refused,
-    "read_timeout_before_sending": read_timeout,
+    # a timeout before the request is sent; a read timeout means it was sent (test_sns_answer_lost_*)
+    "connect_timeout": connect_timeout,
     "internal_error": client_error("InternalError", "Publish", status=500),
     "throttled": client_error("Throttled", "Publish"),
     "kms_throttled": client_error("KMSThrottling", "Publish"),
@@ -318,24 +320,34 @@ def test_sns_and_the_release_failing_answer_503_and_the_lease_delays_the_single_
     _assert_published_once(deployment, event, "team_permission.deleted")
 
 
-def test_sns_answer_lost_after_accepting_the_message_publishes_twice_with_one_event_id(
+def test_sns_answer_lost_after_accepting_the_message_keeps_the_claim_and_publishes_twice_with_one_event_id(
     deployment: Deployment,
 ) -> None:
     # given: SNS accepts the message but its answer is lost (a read timeout after the request went through):
-    # the function cannot tell this from a failure
+    # the function cannot tell whether SNS holds the message
     event = deployment.signed("user.deleted")
     event_id = header(event, "svix-id")
-    handler = deployment.load_handler()
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
     client_events(handler, "sns").register("after-call.sns.Publish", read_timeout, FAULT)
 
     # when
     status, answer = invoke(handler, event)
-
-    # then: 503 as for any SNS failure, and the message is already out
-    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
     client_events(handler, "sns").unregister("after-call.sns.Publish", unique_id=FAULT)
+    at_once = invoke(handler, redeliver(event, deployment.secret))
 
-    # when: Svix retries until it gets a 2xx
+    # then: 503 as for any SNS failure, the message already out, and the claim kept (not released as after a
+    # failure known to be before SNS accepted): Svix's immediate retry gets 409, and past the lease the record
+    # reads "publication unknown" (a claim token held), not "unpublished"
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    assert (at_once[0], outcome(at_once[1])) == (409, "in_progress")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    assert record["claim_token"]
+    assert record["lease_expires_at"] > 0
+
+    # when: Svix retries after the lease until it gets a 2xx
+    wait_past(record["lease_expires_at"])
     retry = invoke(handler, redeliver(event, deployment.secret))
     later = invoke(handler, redeliver(event, deployment.secret))
 
