@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from stack_webhook_fanout import bootstrap, observability
 from stack_webhook_fanout.devkit import cfn_template
@@ -95,6 +96,7 @@ def test_alarms_cover_errors_5xx_signatures_dependencies_and_throttles(template:
         ("AWS/ApiGateway", "5xx"),  # 5xx rate
         (namespace, "RejectedByReason"),  # signature failures
         (namespace, "DependencyFailure"),  # publish / DynamoDB failures
+        (namespace, "PublishedNotRecorded"),  # published, but the record could not be marked
         ("AWS/Lambda", "Throttles"),  # function throttles
         ("AWS/DynamoDB", "WriteThrottleEvents"),  # table throttles
         ("AWS/DynamoDB", "ReadThrottleEvents"),
@@ -246,6 +248,19 @@ def test_dashboard_shows_duplicates_rejections_latency_and_cold_starts(template:
             assert row[row.index("service") + 1] == service, row
 
 
+def test_dashboard_shows_publications_whose_record_was_not_marked(template: dict[str, Any]) -> None:
+    env = function_env(template)
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    widgets = [
+        w
+        for w in dashboard(template)["widgets"]
+        if [namespace, "PublishedNotRecorded", "service", service]
+        in [r[:4] for r in w["properties"].get("metrics", [])]
+    ]
+    assert len(widgets) == 1
+    assert widgets[0]["type"] == "metric"
+
+
 def test_dashboard_lists_every_alarm(template: dict[str, Any]) -> None:
     (widget,) = [w for w in dashboard(template)["widgets"] if w["type"] == "alarm"]
     assert sorted(widget["properties"]["alarms"]) == sorted(f"<{name}.Arn>" for name in alarms(template))
@@ -307,6 +322,17 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     unset = fed_stack.handler(SECRET_MAX_AGE_SECONDS="1")
     assert fed_stack.deliver("user.deleted", handler=unset).status == 503  # SecretNotConfigured
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=stack.secret_value)
+    # SNS accepts, but the update that marks the record published fails: PublishedNotRecorded (still a 200)
+    marking_fails = botocore.session.get_session()
+    monkeypatch.setattr(bootstrap, "aws_session", lambda: marking_fails)
+
+    def refuse_mark(params: dict[str, Any], **_: Any) -> None:
+        if b":published" in params["body"]:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+
+    marking_fails.register("before-call.dynamodb.UpdateItem", refuse_mark)
+    unrecorded = fed_stack.handler(POWERTOOLS_METRICS_NAMESPACE=env["POWERTOOLS_METRICS_NAMESPACE"])
+    assert fed_stack.deliver("team.deleted", handler=unrecorded).status == 200
     # an unexpected exception inside a real DynamoDB call (not a botocore error): InternalError
     session = botocore.session.get_session()  # a fresh one for the function, with the fault on it
     monkeypatch.setattr(bootstrap, "aws_session", lambda: session)
