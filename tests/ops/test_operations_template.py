@@ -250,7 +250,7 @@ def test_dashboard_shows_duplicates_rejections_latency_and_cold_starts(template:
 
 def test_dashboard_shows_publications_whose_record_was_not_marked(template: dict[str, Any]) -> None:
     env = function_env(template)
-    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], "<AWS::StackName>"
     widgets = [
         w
         for w in dashboard(template)["widgets"]
