@@ -132,9 +132,10 @@ def messages_of(lines: list[dict[str, Any]], message: str) -> list[tuple[str, bo
 
 
 def publish_twice(fed: FedStack, event_type: str) -> str:
-    """Deliver one event whose SNS answer is lost, then Svix's retry: two publications, one event_id (the first
-    duplicate of the README's Guarantees)."""
-    handler = fed.handler()
+    """Deliver one event whose SNS answer is lost, then Svix's retries: two publications, one event_id (the first
+    duplicate of the README's Guarantees). The lost answer keeps the claim, so the retry is answered 409 until the
+    claim's lease (one second here) is over, and the next retry publishes again."""
+    handler = fed.handler(CLAIM_LEASE_SECONDS="1")
     events = handler.SERVICE._publisher._client.meta.events
 
     def answer_lost(**_: Any) -> None:
@@ -142,11 +143,14 @@ def publish_twice(fed: FedStack, event_type: str) -> str:
 
     events.register("after-call.sns.Publish", answer_lost, FAULT)
     try:
-        first = fed.deliver(event_type)
+        first = fed.deliver(event_type, handler=handler)
     finally:
         events.unregister("after-call.sns.Publish", unique_id=FAULT)
     assert first.status == 503
-    retry = fed.deliver(event_type, event_id=first.event_id)
+    early = fed.deliver(event_type, event_id=first.event_id, handler=handler)
+    assert (early.status, early.answer["error"]) == (409, "in_progress")
+    time.sleep(1.2)
+    retry = fed.deliver(event_type, event_id=first.event_id, handler=handler)
     assert (retry.status, retry.answer["status"]) == (200, "published")
     return first.event_id
 
