@@ -137,9 +137,8 @@ replay: $(VENV)/.installed ## re-publish stored events (dry run unless ARGS has 
 	$(PY) tools/replay.py $(ARGS)
 
 .PHONY: schemas
-schemas: $(VENV)/.installed ## regenerate schemas/ (JSON Schema of every event type) and the data models' core schemas
+schemas: $(VENV)/.installed ## regenerate schemas/ (JSON Schema of every event type, from the typed models)
 	$(PY) tools/generate_schemas.py
-	$(PY) tools/generate_data_schemas.py
 
 .PHONY: bench
 bench: $(VENV)/.installed $(SAM_VENV)/.installed ## benchmark side by side, as ratios: cold start, warm path, end to end, AWS calls, layer size

@@ -3,9 +3,9 @@
 Every model keeps fields it does not know (``extra="allow"``): Stack adds fields without versioning and the
 verbatim body is what gets published anyway. Identifiers are required; fields that Stack has deprecated or added
 later are optional so that an older or newer sender still validates. Whole events (``type`` + ``data``) for
-consumers live in ``events.py``, so that the ingest function does not pay for building their schemas at cold start.
-The ingest function does not import this module at all: it validates with ``data_validation.py``, whose core schemas
-are generated from these models (run ``make schemas`` after changing one; a unit test fails until you do).
+consumers live in ``events.py``. The ingest function does not import this module: it routes on the verified ``type``
+and leaves validation to subscribers, who parse with these models (``make schemas`` writes their JSON Schemas to
+``schemas/`` for subscribers in other languages; a unit test fails until you do after changing one).
 """
 
 from __future__ import annotations

@@ -25,17 +25,21 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from .log_formatter import JsonLogFormatter
-
 SERVICE_NAME: Final = os.environ.get("POWERTOOLS_SERVICE_NAME", "stack-webhook-fanout")
 METRICS_NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StackWebhookFanout")
 # Longest correlation id logged: svix-ids are about 30 characters; the header is not authenticated yet when read.
 _MAX_CORRELATION_ID: Final = 256
 
 
-logger: Final = Logger(service=SERVICE_NAME, logger_formatter=JsonLogFormatter())
-# The standard logger behind it (Powertools names it after the service): log_outcome picks the level at run time.
-_std_logger: Final = logging.getLogger(logger.service)
+logger: Final = Logger(service=SERVICE_NAME)
+# log_outcome picks the level at run time: Powertools' Logger has one public method per level.
+_LOG_METHODS: Final = {
+    logging.DEBUG: logger.debug,
+    logging.INFO: logger.info,
+    logging.WARNING: logger.warning,
+    logging.ERROR: logger.error,
+    logging.CRITICAL: logger.critical,
+}
 
 
 class MetricSet:
@@ -158,8 +162,9 @@ def log_outcome(
     ``fields`` must include ``reason`` when ``metrics`` counts by reason (it is that metric's dimension).
     """
     emf = metrics.fields(cold_start=_invocation.cold_start)
-    if _std_logger.isEnabledFor(level):
-        _std_logger.log(level, message, exc_info=exc_info, stacklevel=2, extra={**fields, **emf})
+    if level >= logger.log_level:
+        # stacklevel 3: the record's location is log_outcome's caller, not log_outcome or Powertools' method
+        _LOG_METHODS[level](message, exc_info=exc_info, stacklevel=3, extra={**fields, **emf})
     else:
         dimensions: dict[str, Any] = {"service": SERVICE_NAME}
         if metrics.by_reason:

@@ -194,20 +194,20 @@ def test_replay_time_range_includes_its_start_and_excludes_its_end(fed_stack: Fe
 
 
 def test_replay_routes_bodies_that_are_not_valid_events_like_the_ingest_function(fed_stack: FedStack) -> None:
-    # given: verified bodies that are not valid events (data missing required fields; not an object)
-    invalid_data = fed_stack.deliver("user.created", body=b'{"type":"user.created","data":{"id":"u_1"}}')
+    # given: verified bodies that are not valid events (no type; not an object)
+    missing_type = fed_stack.deliver("unreadable", body=b'{"data":{"id":"u_1"}}')
     not_an_object = fed_stack.deliver("unreadable", body=b"[1,2,3]")
-    assert (invalid_data.status, not_an_object.status) == (200, 200)
+    assert (missing_type.status, not_an_object.status) == (200, 200)
     published = originals(fed_stack)
-    assert published[invalid_data.event_id][1].attributes["invalid_reason"] == "invalid_data"
+    assert published[missing_type.event_id][1].attributes["invalid_reason"] == "missing_type"
     assert published[not_an_object.event_id][1].attributes["invalid_reason"] == "not_an_object"
 
     # when
-    summary, _ = replay(fed_stack, Selection(event_ids=(invalid_data.event_id, not_an_object.event_id)), execute=True)
+    summary, _ = replay(fed_stack, Selection(event_ids=(missing_type.event_id, not_an_object.event_id)), execute=True)
 
     # then: both to the fallback topic again, with the same invalid_reason
     assert summary.published == 2
-    assert_replayed(fed_stack, [invalid_data.event_id, not_an_object.event_id], published)
+    assert_replayed(fed_stack, [missing_type.event_id, not_an_object.event_id], published)
 
 
 def test_replay_pushes_unpublished_records_only_when_asked_and_marks_them(fed_stack: FedStack) -> None:

@@ -243,8 +243,9 @@ def test_plan_message_routes_and_attributes_as_ingest_does_plus_replay() -> None
     unknown = plan_message(
         StoredEvent("msg_2", "issue.created", '{"type":"issue.created","data":{}}', "published", "17"), router
     )
-    invalid = plan_message(
-        StoredEvent("msg_3", "user.created", '{"type":"user.created","data":{}}', "claimed", "18"), router
+    invalid = plan_message(StoredEvent("msg_3", "unreadable", "[1,2,3]", "claimed", "18"), router)
+    rejected_by_models = plan_message(
+        StoredEvent("msg_4", "user.created", '{"type":"user.created","data":{}}', "published", "19"), router
     )
 
     assert known.topic_arn == f"{ARN}UserCreatedTopic"
@@ -258,7 +259,10 @@ def test_plan_message_routes_and_attributes_as_ingest_does_plus_replay() -> None
     assert unknown.topic_arn == f"{ARN}Fallback"
     assert unknown.attributes["event_type"]["StringValue"] == "issue.created"
     assert invalid.topic_arn == f"{ARN}Fallback"
-    assert invalid.attributes["invalid_reason"]["StringValue"] == "invalid_data"
+    assert invalid.attributes["invalid_reason"]["StringValue"] == "not_an_object"
+    # a known type goes to its topic whatever its data holds, as in the ingest function
+    assert rejected_by_models.topic_arn == f"{ARN}UserCreatedTopic"
+    assert "invalid_reason" not in rejected_by_models.attributes
     assert invalid.unpublished
     assert not known.unpublished
     # the dry-run line says where it goes and how big it is, never what is in it

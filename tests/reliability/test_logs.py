@@ -117,9 +117,11 @@ def _full_run(deployment: Deployment, handler: ModuleType, capsys: pytest.Captur
     run("duplicate", redeliver(first, secret))
     other = sample_body("user.updated")
     run("duplicate_other_body", delivery(other, sign_headers(secret, other, msg_id=header(first, "svix-id"))))
-    # a verified body that is not a valid event (personal data in it), to the fallback
-    invalid = json.dumps({"type": "user.created", "data": {**sample_data("user.created"), "id": None}}).encode()
-    run("published:invalid_data", signed(ctx, invalid))
+    # a verified body of a known type that the models reject (personal data in it): routed on its type
+    rejected = json.dumps({"type": "user.created", "data": {**sample_data("user.created"), "id": None}}).encode()
+    run("published:user.created, data the models reject", signed(ctx, rejected))
+    # a verified body that is not an event at all (personal data in it), to the fallback
+    run("published:not_an_object", signed(ctx, json.dumps([sample_data("user.created")]).encode()))
     # rejections of every kind, with personal data in the bodies
     body = sample_body("user.created")
     tampered = body.replace(b"jane@example.com", b"mallory@evil.example")
@@ -188,7 +190,7 @@ def test_logs_of_a_full_run_are_json_with_the_svix_id_and_no_personal_data_or_se
     runs = _full_run(deployment, handler, stdout_logs)
 
     # then: every kind of request was made and answered as planned
-    assert [r.status for r in runs if r.name.startswith(("published", "duplicate"))] == [200] * (len(SAMPLE_TYPES) + 4)
+    assert [r.status for r in runs if r.name.startswith(("published", "duplicate"))] == [200] * (len(SAMPLE_TYPES) + 5)
     for r in runs:
         if r.name[:3].isdigit():
             assert r.status == int(r.name[:3]), r.name

@@ -189,7 +189,6 @@ def test_handle_base64_encoded_body_is_published_verbatim(
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ('{"type":"user.created","data":{"id":"x"}}', "invalid_data"),
         ("[1,2,3]", "not_an_object"),
         ("plain text, signed", "not_json"),
         ('{"type":"has space","data":{}}', "invalid_type"),
@@ -205,6 +204,28 @@ def test_handle_verified_invalid_body_goes_to_the_fallback(
     assert delivery.topic_arn == topics.fallback
     assert delivery.body == body
     assert delivery.attributes["invalid_reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type":"user.created","data":{"id":"u_1"}}',  # no signed_up_at_millis: the User model rejects it
+        '{"type":"team.created","data":{"id":"t_1","created_at_millis":"yesterday"}}',
+        '{"type":"team.deleted"}',
+    ],
+)
+def test_handle_known_type_is_routed_on_its_verified_type_whatever_its_data(
+    post: Any, signed: Any, topics: Any, sink: Any, body: str
+) -> None:
+    # given a signed body of a known type whose data the typed models reject
+    status, answer_body, _ = post(signed(body))
+    # then it is published to its type's topic, verbatim, with no invalid_reason: subscribers validate
+    assert (status, answer_body["status"]) == (200, "published")
+    [delivery] = sink.drain()
+    event_type = json.loads(body)["type"]
+    assert delivery.topic_arn == topics.by_type[event_type]
+    assert delivery.body == body
+    assert "invalid_reason" not in delivery.attributes
 
 
 def test_handle_verified_empty_body_is_a_400_and_nothing_is_stored(

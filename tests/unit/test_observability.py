@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 
 from stack_webhook_fanout import observability
@@ -72,25 +73,115 @@ def warm(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(observability._invocation, "cold_start", False)
 
 
+# The embedded metric format specification (CloudWatch User Guide, "Specification: Embedded metric format") as a JSON
+# Schema, with the CloudWatch limits it refers to: a metric directive's Namespace, Dimensions and Metrics and a metric
+# definition's Name, Unit and StorageResolution, no other members; at most 30 dimension keys in a dimension set and 100
+# metrics in a directive; Unit one of CloudWatch's StandardUnit values; Timestamp epoch milliseconds.
+EMF_UNITS = (
+    *("Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes"),
+    *("Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second"),
+    *("Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second"),
+    *("Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"),
+)
+EMF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["_aws"],
+    "properties": {
+        "_aws": {
+            "type": "object",
+            "required": ["Timestamp", "CloudWatchMetrics"],
+            "properties": {
+                "Timestamp": {"type": "integer", "minimum": 0},
+                "CloudWatchMetrics": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["Namespace", "Dimensions", "Metrics"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "Namespace": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "Dimensions": {
+                                "type": "array",
+                                "items": {
+                                    "type": "array",
+                                    "maxItems": 30,
+                                    "items": {"type": "string", "minLength": 1, "maxLength": 255},
+                                },
+                            },
+                            "Metrics": {
+                                "type": "array",
+                                "maxItems": 100,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["Name"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "Name": {"type": "string", "minLength": 1, "maxLength": 255},
+                                        "Unit": {"enum": list(EMF_UNITS)},
+                                        "StorageResolution": {"enum": [1, 60]},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
 def emf_metrics(document: dict[str, Any]) -> dict[tuple[str, ...], set[str]]:
-    """Check ``document`` against the EMF specification's rules; return the metric names per dimension set."""
+    """Check ``document`` against the EMF specification; return the metric names per dimension set."""
+    jsonschema.validate(document, EMF_SCHEMA)
     aws = document["_aws"]
-    assert isinstance(aws["Timestamp"], int)
     assert abs(aws["Timestamp"] - time.time() * 1000) < 60_000  # epoch milliseconds, now
     found: dict[tuple[str, ...], set[str]] = {}
     for directive in aws["CloudWatchMetrics"]:
         assert directive["Namespace"] == METRICS_NAMESPACE
+        for metric in directive["Metrics"]:
+            # every metric is a target member of the root: a number (or an array of at most 100 numbers)
+            value = document[metric["Name"]]
+            assert type(value) is int, metric["Name"]
+            assert metric["Unit"] == "Count"
+            assert value == 1
         for dimension_set in directive["Dimensions"]:
-            assert 1 <= len(dimension_set) <= 30
+            assert len(dimension_set) >= 1  # ours always have the service
             for name in dimension_set:
+                # every dimension is a target member of the root: a string of at most 1024 characters
                 assert isinstance(document[name], str), f"dimension {name} is not a top-level string"
+                assert 1 <= len(document[name]) <= 1024
             for metric in directive["Metrics"]:
-                assert metric["Unit"] == "Count"
-                value = document[metric["Name"]]
-                assert type(value) is int, metric["Name"]
-                assert value == 1
                 found.setdefault(tuple(dimension_set), set()).add(metric["Name"])
     return found
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"_aws": {"CloudWatchMetrics": []}},  # no Timestamp
+        {"_aws": {"Timestamp": "now", "CloudWatchMetrics": []}},
+        {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "", "Dimensions": [], "Metrics": []}]}},
+        {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [], "Metrics": [], "X": 1}]}},
+        {
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [{"Namespace": "N", "Dimensions": [["d"] * 31], "Metrics": []}],
+            }
+        },
+        {
+            "_aws": {
+                "Timestamp": 1,
+                "CloudWatchMetrics": [
+                    {"Namespace": "N", "Dimensions": [], "Metrics": [{"Name": "M", "Unit": "Counts"}]}
+                ],
+            }
+        },
+    ],
+)
+def test_the_emf_check_refuses_what_the_specification_refuses(broken: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, EMF_SCHEMA)
 
 
 @pytest.mark.parametrize("name", METRIC_SETS)
