@@ -154,8 +154,10 @@ def lines(args: argparse.Namespace, figures: dict[str, float], memory_mb: int) -
             ),
             Line(
                 "X-Ray",
-                f"traces recorded (Tracing: Active; {args.xray_traced_share:.0%} of requests sampled)",
-                args.xray_traced_share,
+                f"traces recorded (TracingMode Active; {args.xray_traced_share:.0%} of requests sampled)"
+                if args.tracing_mode == "Active"
+                else "traces recorded (TracingMode Disabled, the default: none)",
+                args.xray_traced_share if args.tracing_mode == "Active" else 0.0,
                 "million",
                 args.xray_per_million,
                 "/million",
@@ -244,10 +246,17 @@ def parser() -> argparse.ArgumentParser:
     usage.add_argument("--retention-days", type=float, default=30, help="RetentionDays (template default 30)")
     usage.add_argument("--duplicate-share", type=float, default=0.0, help="share of deliveries that are retries")
     usage.add_argument(
+        "--tracing-mode",
+        choices=("Disabled", "Active"),
+        default="Disabled",
+        help="the template's TracingMode parameter (default %(default)s: no traces recorded)",
+    )
+    usage.add_argument(
         "--xray-traced-share",
         type=float,
         default=1.0,
-        help="share of requests traced: the default rule records 1 request/s plus 5%% of the rest, so below\n"
+        help="with --tracing-mode Active, share of requests traced: the default rule records 1 request/s\n"
+        "plus 5%% of the rest, so below "
         "about 1 request/s (2.6 million a month) nearly every request is traced",
     )
     p.add_argument("--issue-rows-only", action="store_true", help="only API Gateway, Lambda, DynamoDB and SNS")

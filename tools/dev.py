@@ -5,9 +5,14 @@ Starts a moto server on loopback, provisions the table, the secret and every top
 API Gateway HTTP API v2 event), subscribes a queue to every topic and prints one line per delivered message.
 Ctrl-C stops everything it started.
 
+The console shows one readable line per request and per delivery. What the function itself writes to stdout (its
+JSON log lines, which carry its EMF metrics, as in CloudWatch Logs) goes to ``function.log`` next to the outputs
+file, unless ``DEV_LOGS=console`` puts it on the console too.
+
 Environment: ``DEV_PORT`` (default 3000), ``DEV_AWS_PORT`` (default 4566), ``DEV_OUTPUTS`` (default
-``.local/outputs.json``), ``STACK_WEBHOOK_SECRET`` (a ``whsec_`` value to use instead of a fresh one, e.g. the secret
-of a real Stack endpoint whose deliveries you forward here through a tunnel).
+``.local/outputs.json``), ``DEV_LOGS`` (``file``, the default, or ``console``), ``STACK_WEBHOOK_SECRET`` (a ``whsec_``
+value to use instead of a fresh one, e.g. the secret of a real Stack endpoint whose deliveries you forward here
+through a tunnel).
 """
 
 from __future__ import annotations
@@ -50,7 +55,10 @@ _AWS_VARS_TO_DROP = (
 
 
 def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    # One write per line: print() writes the text and the newline separately, and the request and delivery threads
+    # then interleave into one line.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def scrub_aws_environment() -> None:
@@ -66,9 +74,21 @@ def scrub_aws_environment() -> None:
 def use_stack(stack: LocalStack) -> None:
     """Give the handler the function's environment, pointed at the emulator with dummy credentials."""
     os.environ.update(stack.process_env())
-    # The request and delivery lines below say what happens; set these yourself to see the JSON logs and metrics.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")  # the template's default: one outcome line per request
+
+
+def route_function_output(log_path: Path | None) -> None:
+    """Send everything written to this process's stdout from now on to ``log_path`` (None: leave it on the console).
+
+    The function writes its JSON log lines to stdout, as Lambda expects; the readable lines of ``say`` go to stderr.
+    The file descriptor itself is redirected, so the logger's handler, which holds on to ``sys.stdout``, follows.
+    """
+    if log_path is None:
+        return
+    sys.stdout.flush()
+    with log_path.open("w") as log:
+        os.dup2(log.fileno(), sys.stdout.fileno())
+    sys.stdout.reconfigure(line_buffering=True)  # a line reaches the file as soon as it is written (tail -f)
 
 
 def load_handler() -> ModuleType:
@@ -122,6 +142,11 @@ def main() -> int:
     if secret is not None and not parse_secret_string(secret)[0]:
         say("STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)")
         return 2
+    logs_to = os.environ.get("DEV_LOGS") or "file"
+    if logs_to not in ("file", "console"):
+        say("DEV_LOGS must be 'file' (the function's JSON logs go to a file) or 'console'")
+        return 2
+    function_log = outputs_path.parent / "function.log" if logs_to == "file" else None
 
     stop = threading.Event()
 
@@ -133,6 +158,7 @@ def main() -> int:
 
     scrub_aws_environment()
     outputs_path.parent.mkdir(parents=True, exist_ok=True)
+    route_function_output(function_log)
     emulator = MotoServer(aws_port, log_path=outputs_path.parent / "moto_server.log")
     gateway: LocalGateway | None = None
     watcher: threading.Thread | None = None
@@ -160,11 +186,17 @@ def main() -> int:
         threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         stack = stack.with_webhook_url(gateway.url)
         write_outputs(outputs_path, stack.outputs())
+        where_logs_go = (
+            f"{function_log}  (its JSON log lines and metrics; DEV_LOGS=console shows them here)"
+            if function_log is not None
+            else "this console (DEV_LOGS=console)"
+        )
         say(
             "\nstack-webhook-fanout is running locally (Ctrl-C stops everything)\n"
             f"  webhook URL   {gateway.url}\n"
             f"  AWS emulator  {endpoint}  (region {stack.region}; dummy credentials)\n"
             f"  outputs       {outputs_path}  (topic ARNs, table, and the webhook secret)\n"
+            f"  function logs {where_logs_go}\n"
             "  send events   make send TYPE=user.created   |   make send-all\n"
         )
         while not stop.wait(0.5):

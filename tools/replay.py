@@ -13,7 +13,10 @@ Against the local emulator of ``make dev`` (its outputs file) or a deployed stac
 Selection: ``--id`` (repeatable, or ``--ids-file``, one id a line) reads each id with GetItem; otherwise ``--type``
 (repeatable) and ``--since`` / ``--until`` (received time; ISO 8601, epoch seconds or a duration ago such as ``6h``)
 scan the table with a filter, which reads the whole table. Criteria combine with AND. Replaying everything needs
-``--all``. Only records whose status is ``published`` are replayed unless ``--include-unpublished``.
+``--all``. Only records whose status is ``published`` are replayed unless asked: ``--include-unpublished`` adds the
+records known unpublished (the function's publish failed and it released the claim), ``--include-publication-unknown``
+those whose publication is unknown (a claim still held past its lease: the invocation stopped, or could not mark the
+record, after claiming it; they may be on their topics already, so a replay may be a second copy).
 
 ``--events-table`` reads another table (one retained from a deleted stack, say) and publishes to this stack's topics.
 
@@ -81,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--include-unpublished",
         action="store_true",
-        help="also push records claimed but never published (a crash between claim and publish)",
+        help="also push records known unpublished (the function's publish failed and it released the claim)",
+    )
+    what.add_argument(
+        "--include-publication-unknown",
+        action="store_true",
+        help="also push records whose publication is unknown (claim held past its lease: a crash, a timeout, or a "
+        "record that could not be marked after publishing); subscribers may get a second copy",
     )
     what.add_argument("--consistent-read", action="store_true", help="strongly consistent reads (twice the cost)")
     what.add_argument(
@@ -118,6 +127,7 @@ def selection_from_args(args: argparse.Namespace, now: float) -> Selection:
         received_from=None if args.since is None else parse_time(args.since, now=now),
         received_until=None if args.until is None else parse_time(args.until, now=now),
         include_unpublished=args.include_unpublished,
+        include_publication_unknown=args.include_publication_unknown,
     )
     if selection.is_everything and not args.all:
         raise UsageError("say what to replay: --id, --type, --since/--until, or --all for every stored record")

@@ -14,8 +14,7 @@ if TYPE_CHECKING:
 gc.disable()
 try:
     from stack_webhook_fanout.bootstrap import build_service
-    from stack_webhook_fanout.http_api import handle_http_event
-    from stack_webhook_fanout.observability import start_invocation
+    from stack_webhook_fanout.http_api import handle_invocation
 
     # Built once per execution environment, during init; no network I/O happens here.
     SERVICE = build_service()
@@ -24,7 +23,6 @@ finally:
     gc.enable()
 
 
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Log keys of this invocation (Lambda context, svix-id as correlation id); its metrics go on the outcome line.
-    start_invocation(event, context)
-    return handle_http_event(SERVICE, event)
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    # Never raises: binds this invocation's log keys (svix-id as correlation id), answers, writes one outcome line.
+    return handle_invocation(SERVICE, event, context)

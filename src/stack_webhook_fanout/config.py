@@ -34,10 +34,11 @@ class Settings:
         How long a claim blocks other deliveries of the same id; longer than the function timeout so a
         live invocation is never overtaken. Env ``CLAIM_LEASE_SECONDS``, default 15.
     secret_max_age_seconds:
-        How long a fetched secret is trusted. Env ``SECRET_MAX_AGE_SECONDS``, default 300.
+        A secret is trusted at most this long after its last successful read (it is read again from half of
+        it). Env ``SECRET_MAX_AGE_SECONDS``, default 300.
     secret_refresh_interval_seconds:
-        After a failed verification the secret is refetched at most once per this interval, so a rotation
-        is seen quickly but a flood of forged requests cannot hammer Secrets Manager.
+        After a failed read or a failed verification the secret is read at most once per this interval, so a
+        rotation is seen quickly but a flood of requests cannot hammer Secrets Manager.
         Env ``SECRET_REFRESH_INTERVAL_SECONDS``, default 10.
     """
 

@@ -37,12 +37,14 @@ class SecretNotConfiguredError(FanoutError):
 
 
 class DependencyError(FanoutError):
-    """An AWS call failed in a way a later retry can fix (503). ``service`` names the dependency."""
+    """An AWS call failed in a way a later retry can fix (503). ``service`` names the dependency;
+    ``may_have_succeeded`` is True when a request was sent and its answer lost (the call may have taken effect)."""
 
-    def __init__(self, service: str, detail: str) -> None:
+    def __init__(self, service: str, detail: str, *, may_have_succeeded: bool = False) -> None:
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
+        self.may_have_succeeded = may_have_succeeded
 
 
 class ClaimInProgressError(FanoutError):

@@ -8,7 +8,10 @@ One item per svix-id::
     body_sha256       S  hex digest of the body, to spot a sender that reuses an id for another body
     event_timestamp   S  the svix-timestamp header
     status            S  "claimed" until published, then "published"
-    claim_token       S  random per claim; only its holder may mark or release it
+    claim_token       S  random per claim; only its holder may mark or release it. Removed by the mark, and by
+                         a release after a publish SNS surely did not accept: a "claimed" item without it is known
+                         unpublished, one that still holds it past its lease of unknown publication (the invocation
+                         stopped, a publish's answer was lost, or the mark failed): see ``replay.RecordState``
     lease_expires_at  N  epoch seconds; a "claimed" item past its lease may be claimed again (a crashed attempt)
     received_at       N  epoch seconds of the first claim
     attempts          N  claims made over the record's life, retries included

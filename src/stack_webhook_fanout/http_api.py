@@ -22,10 +22,14 @@ from .observability import (
     IN_PROGRESS,
     INTERNAL_ERROR,
     PUBLISHED,
+    PUBLISHED_NOT_RECORDED,
     PUBLISHED_TO_FALLBACK,
+    PUBLISHED_TO_FALLBACK_NOT_RECORDED,
     REJECTED,
     SECRET_NOT_CONFIGURED,
     log_outcome,
+    logger,
+    start_invocation,
 )
 
 if TYPE_CHECKING:
@@ -40,8 +44,10 @@ _ENCODE_JSON = json.JSONEncoder(separators=(",", ":")).encode
 _RETRY_AFTER = "5"
 
 
-def request_from_event(event: Mapping[str, Any]) -> WebhookRequest:
+def request_from_event(event: object) -> WebhookRequest:
     """Extract the raw body (base64-decoded when flagged) and the headers from an HTTP API v2 event."""
+    if not isinstance(event, dict):
+        raise BadRequestError("event_not_an_object")  # a direct invoke may pass any JSON value
     context = event.get("requestContext") or {}
     http = context.get("http") if isinstance(context, dict) else None
     method = http.get("method", "POST") if isinstance(http, dict) else "POST"
@@ -72,7 +78,21 @@ def response(status: int, payload: Mapping[str, Any], *, retry_after: bool = Fal
     return {"statusCode": status, "headers": headers, "body": _ENCODE_JSON(payload)}
 
 
-def handle_http_event(service: IngestService, event: Mapping[str, Any]) -> dict[str, Any]:
+def handle_invocation(service: IngestService, event: object, context: object) -> dict[str, Any]:
+    """One Lambda invocation, whatever its event and context hold: bind its log keys, then serve the event.
+
+    Never raises, and writes exactly one outcome line. ``start_invocation`` reads the context defensively, but a
+    context object is the runtime's (or a caller's): should reading it still fail, the invocation is answered with
+    the log keys cleared rather than left unanswered with the previous invocation's keys.
+    """
+    try:
+        start_invocation(event, context)
+    except Exception:
+        logger.clear_state()
+    return handle_http_event(service, event)
+
+
+def handle_http_event(service: IngestService, event: object) -> dict[str, Any]:
     """Serve one API Gateway event: never raises; every answer has one outcome line (its log and metrics)."""
     try:
         request = request_from_event(event)
@@ -115,10 +135,17 @@ def handle_http_event(service: IngestService, event: Mapping[str, Any]) -> dict[
     if result.outcome is Outcome.DUPLICATE:
         log_outcome("duplicate acknowledged", DUPLICATE, outcome="duplicate")
         return response(200, {"status": "duplicate", "event_id": result.event_id})
+    if result.recorded:
+        metrics = PUBLISHED if result.event.known else PUBLISHED_TO_FALLBACK
+    else:
+        # Still a 2xx: the message is out, and a 5xx would make the sender publish it again.
+        metrics = PUBLISHED_NOT_RECORDED if result.event.known else PUBLISHED_TO_FALLBACK_NOT_RECORDED
     log_outcome(
-        "published",
-        PUBLISHED if result.event.known else PUBLISHED_TO_FALLBACK,
+        "published" if result.recorded else "published, record not marked",
+        metrics,
+        level=logging.INFO if result.recorded else logging.WARNING,
         outcome="published",
+        recorded=result.recorded,
         topic_arn=result.topic_arn,
         message_id=result.message_id,
         attempt=result.attempt,

@@ -52,6 +52,8 @@ class IngestResult:
     topic_arn: str | None = None
     message_id: str | None = None
     attempt: int = 0
+    #: False when SNS accepted the message but the record could not be marked published (it stays "claimed").
+    recorded: bool = True
 
 
 class IngestService:
@@ -140,21 +142,27 @@ class IngestService:
         topic_arn = self._router.topic_for(event)
         try:
             message_id = self._publisher.publish(topic_arn, body_text, attributes)
-        except DependencyError:
-            # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
-            self._store.release(claim)
+        except DependencyError as exc:
+            if not exc.may_have_succeeded:
+                # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
+                self._store.release(claim)
+            # Otherwise SNS may hold the message: the claim stays held, so after its lease the record reads
+            # "publication unknown" rather than "unpublished", and a retry publishes only after the lease.
             raise
         try:
             marked = self._store.mark_published(claim, topic_arn=topic_arn, message_id=message_id)
         except DependencyError as exc:
             # Published but not recorded. Answering 5xx would make the sender retry and publish a second time;
-            # the record stays "claimed", and only a redelivery after its lease could publish again.
+            # the record stays "claimed" with this claim's token (publication unknown), and only a redelivery
+            # after its lease, or a replay that asks for such records, could publish again.
             logger.error(
                 "published but could not mark the record",
                 extra={"dependency": exc.service, "detail": exc.detail},
             )
+            marked = False
         else:
             if not marked:
+                # Our lease ran out and another delivery holds the claim now: it may publish a second copy.
                 logger.warning("claim was taken over before the publication was recorded")
         return IngestResult(
             outcome=Outcome.PUBLISHED,
@@ -163,4 +171,5 @@ class IngestService:
             topic_arn=topic_arn,
             message_id=message_id,
             attempt=claim.attempt,
+            recorded=marked,
         )

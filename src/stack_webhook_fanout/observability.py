@@ -21,12 +21,9 @@ import json
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from aws_lambda_powertools import Logger
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 SERVICE_NAME: Final = os.environ.get("POWERTOOLS_SERVICE_NAME", "stack-webhook-fanout")
 METRICS_NAMESPACE: Final = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StackWebhookFanout")
@@ -84,6 +81,10 @@ class MetricSet:
 
 PUBLISHED: Final = MetricSet("Published")
 PUBLISHED_TO_FALLBACK: Final = MetricSet("Published", "PublishedToFallback")
+# SNS accepted the message but its record could not be marked published: the record stays "claimed" (publication
+# unknown to the table), so a resend after the lease, or a replay, could publish it a second time.
+PUBLISHED_NOT_RECORDED: Final = MetricSet("Published", "PublishedNotRecorded")
+PUBLISHED_TO_FALLBACK_NOT_RECORDED: Final = MetricSet("Published", "PublishedToFallback", "PublishedNotRecorded")
 DUPLICATE: Final = MetricSet("Duplicate")
 REJECTED: Final = MetricSet("Rejected", by_reason=("RejectedByReason",))
 IN_PROGRESS: Final = MetricSet("InProgress")
@@ -102,38 +103,50 @@ class _Invocation:
 _invocation: Final = _Invocation()
 
 
-def start_invocation(event: Mapping[str, Any], context: Any) -> None:
+def start_invocation(event: object, context: object) -> None:
     """Reset the log keys for a new invocation and bind its Lambda context and correlation id (the svix-id).
 
     The keys are those of Powertools' ``inject_lambda_context(clear_state=True, correlation_id_path=...)``, which
     did the same at about six times the cost: it rebuilt a context model and evaluated a JMESPath expression on
-    every invocation (``make bench``).
+    every invocation (``make bench``). A direct invoke may pass any JSON value as the event and a context with
+    missing or null fields: what is absent is logged as null, and nothing here raises for it.
     """
     if logger.sampling_rate and not _invocation.cold_start:
         logger.refresh_sample_rate_calculation()  # POWERTOOLS_LOGGER_SAMPLE_RATE draws again per invocation
-    _invocation.function_name = context.function_name
+    function_name = getattr(context, "function_name", None)
+    _invocation.function_name = function_name if isinstance(function_name, str) else ""
     # structure_logs drops every key an earlier invocation appended, keeps the service's, and adds these.
     logger.structure_logs(
         cold_start=_invocation.cold_start,
-        function_name=context.function_name,
-        function_memory_size=context.memory_limit_in_mb,
-        function_arn=context.invoked_function_arn,
-        function_request_id=context.aws_request_id,
+        function_name=_invocation.function_name,  # text always: it is the ColdStart metric's dimension
+        function_memory_size=getattr(context, "memory_limit_in_mb", None),
+        function_arn=getattr(context, "invoked_function_arn", None),
+        function_request_id=getattr(context, "aws_request_id", None),
         correlation_id=correlation_id(event),
     )
 
 
-def correlation_id(event: Mapping[str, Any]) -> str | None:
-    """The delivery's svix-id (or webhook-id), from headers in any case; None when absent or not text."""
-    headers = event.get("headers")
+def correlation_id(event: object) -> str | None:
+    """The delivery's svix-id (or webhook-id), from headers in any case; None when absent or not text.
+
+    A header name may appear in several cases (a direct invoke's headers are not normalised): the first text value
+    of ``svix-id`` wins, then of ``webhook-id``.
+    """
+    headers = event.get("headers") if isinstance(event, dict) else None
     if not isinstance(headers, dict):
         return None
     value = headers.get("svix-id")  # HTTP APIs lower-case header names: the usual case is one lookup
-    if value is None:
-        wanted = {"svix-id": 0, "webhook-id": 1}
-        found = sorted((wanted[str(k).lower()], v) for k, v in headers.items() if str(k).lower() in wanted)
-        value = found[0][1] if found else None
-    return value[:_MAX_CORRELATION_ID] if isinstance(value, str) else None
+    if not isinstance(value, str):
+        value = next(
+            (
+                v
+                for wanted in ("svix-id", "webhook-id")
+                for k, v in headers.items()
+                if isinstance(v, str) and str(k).lower() == wanted
+            ),
+            None,
+        )
+    return value[:_MAX_CORRELATION_ID] if value is not None else None
 
 
 def log_outcome(

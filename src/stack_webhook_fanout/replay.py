@@ -10,11 +10,21 @@ Reading: the table is keyed by ``event_id`` only, so a selection by id is one ``
 type or time is a ``Scan`` with a ``FilterExpression`` (paginated): it reads, and is billed for, the whole table
 whatever the filter keeps. Records are replayed in the order they were received (``received_at``, then id).
 
-Which records: only those whose status is ``published`` unless ``include_unpublished``; a record still ``claimed``
-is one whose publication never completed (a crash or timeout between claim and publish). Such a record is claimed by
-the replay itself (the same conditional write as the ingest function, so a concurrent Svix retry cannot publish it
-too), published, and marked ``published``, after which a retry of it is answered as a duplicate. A claim whose lease
-is still running belongs to a live invocation and is left alone.
+Which records (``record_state``): only ``published`` ones unless asked. A record still ``claimed`` is one of three:
+
+- ``in_progress``: its claim token is held and its lease is running: a live invocation. Always left alone.
+- ``unpublished``: its claim was released (no token): the function's publish failed before SNS could accept the
+  message (refused, or never sent) and it gave the claim up. Known unpublished; selected with
+  ``include_unpublished``.
+- ``publication_unknown``: its claim token is still held past the lease. The invocation stopped (crash, timeout)
+  before or after SNS accepted the message, a publish's answer was lost, or SNS accepted it and marking the
+  record failed (the function's ``PublishedNotRecorded`` metric). It may already be on its topic; selected only with
+  ``include_publication_unknown``, and a replay of it may be a second copy.
+
+The ingest path tells them apart with the writes it makes anyway (claim, release, mark): no extra AWS call. A
+selected ``claimed`` record is claimed by the replay itself (the same conditional write as the ingest function, so a
+concurrent Svix retry cannot publish it too), published with ``replay=true``, and marked ``published``, after which a
+retry of it is answered as a duplicate.
 
 Nothing here prints or logs a body: bodies hold personal data.
 """
@@ -178,7 +188,9 @@ class Selection:
     received_from, received_until:
         Epoch seconds; a record matches when ``received_from <= received_at < received_until``.
     include_unpublished:
-        Also replay records still ``claimed`` (their publication never completed).
+        Also replay records known unpublished (claimed, then released after a failed publish).
+    include_publication_unknown:
+        Also replay records whose publication is unknown (a claim still held past its lease): possibly a second copy.
     """
 
     event_ids: tuple[str, ...] = ()
@@ -186,6 +198,7 @@ class Selection:
     received_from: float | None = None
     received_until: float | None = None
     include_unpublished: bool = False
+    include_publication_unknown: bool = False
 
     def __post_init__(self) -> None:
         if (
@@ -248,6 +261,15 @@ def _number(value: float) -> str:
     return f"{value:.3f}"
 
 
+class RecordState(StrEnum):
+    """What a record says about its publication (see the module's docstring)."""
+
+    PUBLISHED = "published"
+    IN_PROGRESS = "in_progress"
+    UNPUBLISHED = "unpublished"
+    PUBLICATION_UNKNOWN = "publication_unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One record of the events table, as the replay needs it."""
@@ -261,6 +283,19 @@ class StoredEvent:
     lease_expires_at: float | None = None
     expires_at: float | None = None
     body_sha256: str | None = None
+    claim_held: bool = False  # a claim token is on the record (only a release or the mark removes it)
+
+    def state(self, now: float) -> RecordState:
+        """What the record says about its publication at ``now`` (epoch seconds)."""
+        if self.status == STATUS_PUBLISHED:
+            return RecordState.PUBLISHED
+        if self.status != STATUS_CLAIMED:
+            return RecordState.UNPUBLISHED
+        if not self.claim_held:
+            return RecordState.UNPUBLISHED
+        if (self.lease_expires_at or 0.0) >= now:
+            return RecordState.IN_PROGRESS
+        return RecordState.PUBLICATION_UNKNOWN
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> StoredEvent | None:
@@ -279,6 +314,7 @@ class StoredEvent:
             lease_expires_at=plain.get("lease_expires_at"),
             expires_at=plain.get("expires_at"),
             body_sha256=plain.get("body_sha256"),
+            claim_held=bool(plain.get("claim_token")),
         )
 
 
@@ -444,6 +480,7 @@ class Skip(StrEnum):
 
     NOT_FOUND = "not_found"
     NOT_PUBLISHED = "not_published"
+    PUBLICATION_UNKNOWN = "publication_unknown"
     CLAIM_IN_PROGRESS = "claim_in_progress"
     PUBLISHED_MEANWHILE = "published_meanwhile"
     OUT_OF_SELECTION = "out_of_selection"
@@ -525,8 +562,14 @@ class ReplaySummary:
             lines.append(row("notes", _by_reason(self.notes).strip(" ()")))
         if self.skipped.get(Skip.NOT_PUBLISHED):
             lines.append(
-                "  (records not published yet were left out: a crash between claim and publish leaves them; "
-                "add --include-unpublished to push them)"
+                "  (records known unpublished were left out: the function's publish failed and Svix's retries did "
+                "not arrive; add --include-unpublished to push them)"
+            )
+        if self.skipped.get(Skip.PUBLICATION_UNKNOWN):
+            lines.append(
+                "  (records whose publication is unknown were left out: an invocation stopped, or could not mark "
+                "the record, after claiming it; they may be on their topics already. Add "
+                "--include-publication-unknown to push them, subscribers may then get a second copy)"
             )
         return lines
 
@@ -621,12 +664,15 @@ class Replayer:
     def _skip_reason(self, record: StoredEvent, selection: Selection) -> Skip | None:
         if not selection.matches(record):
             return Skip.OUT_OF_SELECTION
-        if record.status == STATUS_PUBLISHED:
+        state = record.state(self._clock())
+        if state is RecordState.PUBLISHED:
             return None
+        if state is RecordState.IN_PROGRESS:
+            return Skip.CLAIM_IN_PROGRESS
+        if state is RecordState.PUBLICATION_UNKNOWN:
+            return None if selection.include_publication_unknown else Skip.PUBLICATION_UNKNOWN
         if record.status != STATUS_CLAIMED or not selection.include_unpublished:
             return Skip.NOT_PUBLISHED
-        if (record.lease_expires_at or 0.0) >= self._clock():
-            return Skip.CLAIM_IN_PROGRESS
         return None
 
     # --- publication -----------------------------------------------------------------------------------------------
@@ -695,7 +741,8 @@ class Replayer:
         try:
             message_id = self._publisher.publish(message.topic_arn, record.body, message.attributes)
         except DependencyError as exc:
-            store.release(claim)
+            if not exc.may_have_succeeded:  # as the function does: a lost answer keeps the claim
+                store.release(claim)
             return ItemResult(message, published=False, failure=f"{exc.service}:{exc.detail}")
         try:
             marked = store.mark_published(claim, topic_arn=message.topic_arn, message_id=message_id)
@@ -705,11 +752,12 @@ class Replayer:
         return ItemResult(message, published=True, message_id=message_id, note=note)
 
 
-def describe(message: PlannedMessage) -> str:
+def describe(message: PlannedMessage, *, now: float | None = None) -> str:
     """One line about a planned message, for the dry run: ids, type, times, topic, size. Never the body."""
     record = message.record
     topic = message.topic_arn.rsplit(":", 1)[-1]
-    status = "" if record.status == STATUS_PUBLISHED else f"  [{record.status}]"
+    state = record.state(now if now is not None else time.time())
+    status = "" if state is RecordState.PUBLISHED else f"  [{state}]"
     return (
         f"{record.event_id}  {record.event_type}  received {format_time(record.received_at)}"
         f"  -> {topic}  {message.size} B{status}"

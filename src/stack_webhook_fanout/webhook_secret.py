@@ -45,8 +45,42 @@ def parse_secret_string(value: str) -> tuple[list[str], int]:
     return usable, ignored
 
 
+# Secrets Manager errors that say "try again later": the service is busy or failing, not refusing this secret.
+# Every other error answer (AccessDenied, ResourceNotFound, a secret scheduled for deletion, a key that no longer
+# decrypts it) is a refusal, and a refusal revokes the cached secret at once.
+_OUTAGE_CODES: Final = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "InternalServerError",
+        "InternalFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+HOW_TO_ALLOW: Final = (
+    "let the function's role read the secret (secretsmanager:GetSecretValue on the secret, and kms:Decrypt on its "
+    "key), or point WEBHOOK_SECRET_ARN at a secret it may read"
+)
+
+
 class WebhookSecretSource:
-    """Fetch and cache the verifier built from the secret.
+    """Fetch and cache the verifier built from the secret; forget it when the secret is revoked or too old.
+
+    The cached secret is trusted for at most ``max_age_seconds`` after the last *successful* read. It is read again
+    once half of that has passed, so that a Secrets Manager outage (throttling, 5xx, timeouts) has the other half
+    to end before the secret expires; then requests fail closed (503, retried by the sender) until a read succeeds.
+    A read that answers with a refusal (the value holds no usable ``whsec_`` entry, the secret is deleted, or the
+    read is denied) is a revocation: the cached verifier is dropped at once.
+
+    Reads are rate limited: after a failed read, and after a failed verification, the secret is read at most once
+    per ``refresh_interval_seconds``, so a flood of requests cannot become one GetSecretValue each.
 
     Parameters
     ----------
@@ -55,10 +89,9 @@ class WebhookSecretSource:
     secret_arn:
         The secret's ARN or name.
     max_age_seconds:
-        A fetched secret is trusted this long; after that the next request refetches it. If that refetch fails
-        the cached secret keeps serving (a Secrets Manager outage must not stop ingestion).
+        How long after its last successful read a secret is trusted.
     refresh_interval_seconds:
-        :meth:`refresh_after_failure` refetches at most once per this interval.
+        The least time between a failed read (or a refresh after a failed verification) and the next read.
     clock:
         Monotonic seconds; injectable for tests.
     """
@@ -75,65 +108,96 @@ class WebhookSecretSource:
         self._client = client
         self._secret_arn = secret_arn
         self._max_age = max_age_seconds
+        self._refresh_age = max_age_seconds / 2
         self._refresh_interval = refresh_interval_seconds
         self._clock = clock
         self._lock = threading.Lock()
         self._verifier: SignatureVerifier | None = None
         self._secret_string: str | None = None
-        self._fetched_at = float("-inf")
-        # The failure of the last fetch while no secret is usable: repeated without a call to Secrets Manager
-        # until refresh_interval_seconds have passed, so requests arriving before the secret is set (or during an
-        # outage) cannot turn into one GetSecretValue each.
+        self._read_at = float("-inf")  # the last successful read
+        self._attempted_at = float("-inf")  # the last read, successful or not
+        # The failure of the last read, repeated without a call to Secrets Manager until the refresh interval has
+        # passed: requests arriving before the secret is set, after it is revoked or during an outage cannot turn
+        # into one GetSecretValue each.
         self._last_error: DependencyError | SecretNotConfiguredError | None = None
         self.fetch_count = 0
         self.last_ignored_entries = 0
 
     def verifier(self) -> SignatureVerifier:
-        """Return the cached verifier, fetching the secret first when there is none or it is too old."""
+        """Return the verifier of the current secret, reading it when due; raise when none may be trusted.
+
+        Raises :class:`SecretNotConfiguredError` when the secret is unset or revoked, :class:`DependencyError`
+        when it cannot be read and no cached secret is young enough to trust.
+        """
         with self._lock:
-            age = self._clock() - self._fetched_at
-            if self._verifier is None and self._last_error is not None and age < self._refresh_interval:
-                raise self._last_error.with_traceback(None)
-            if self._verifier is None or age >= self._max_age:
-                self._refetch(keep_stale_on_error=self._verifier is not None)
-            assert self._verifier is not None
-            return self._verifier
+            now = self._clock()
+            if self._verifier is not None and now - self._read_at < self._refresh_age:
+                return self._verifier
+            if self._read_allowed(now):
+                self._read(now)  # raises on a revocation; records an outage and carries on
+            if self._verifier is not None and now - self._read_at < self._max_age:
+                return self._verifier
+            # Too old to trust (or never read): fail closed until a read succeeds. Only a failed read gets here.
+            self._verifier = None
+            assert self._last_error is not None
+            raise self._last_error.with_traceback(None)
 
     def refresh_after_failure(self) -> SignatureVerifier | None:
-        """After a failed verification: refetch if allowed, return the new verifier if the secret changed."""
+        """After a failed verification: read the secret again if allowed; return the new verifier if it changed.
+
+        Raises :class:`SecretNotConfiguredError` when that read finds the secret revoked. A read that fails for an
+        outage changes nothing (the failed verification stands).
+        """
         with self._lock:
-            if self._clock() - self._fetched_at < self._refresh_interval:
+            now = self._clock()
+            if now - self._attempted_at < self._refresh_interval:
                 return None
             before = self._secret_string
-            self._refetch(keep_stale_on_error=True)
-            return self._verifier if self._secret_string != before else None
+            self._read(now)
+            if self._last_error is not None or self._secret_string == before:
+                return None
+            return self._verifier
 
-    def _refetch(self, *, keep_stale_on_error: bool) -> None:
-        self._fetched_at = self._clock()
+    def _read_allowed(self, now: float) -> bool:
+        if self._last_error is not None:
+            return now - self._attempted_at >= self._refresh_interval
+        return True  # the last read succeeded: the verifier is past its refresh age (or there never was one)
+
+    def _read(self, now: float) -> None:
+        self._attempted_at = now
         self.fetch_count += 1
         try:
             secret_string = self._fetch()
             usable, ignored = parse_secret_string(secret_string)
             if not usable:
-                raise SecretNotConfiguredError(f"the secret holds no whsec_ value: {HOW_TO_SET}")
-        except (DependencyError, SecretNotConfiguredError) as exc:
-            if keep_stale_on_error and self._verifier is not None:
-                return
+                raise SecretNotConfiguredError(f"the secret holds no usable whsec_ value: {HOW_TO_SET}")
+        except SecretNotConfiguredError as exc:
+            # A revocation: whatever was cached must not verify one more request.
+            self._verifier = None
+            self._secret_string = None
             self._last_error = exc
             raise
+        except DependencyError as exc:
+            self._last_error = exc  # an outage: the cached secret serves until its max age
+            return
         self._last_error = None
+        self._read_at = now
         self.last_ignored_entries = ignored
-        self._secret_string = secret_string
-        self._verifier = SignatureVerifier(usable)
+        if secret_string != self._secret_string or self._verifier is None:
+            self._secret_string = secret_string
+            self._verifier = SignatureVerifier(usable)
 
     def _fetch(self) -> str:
         try:
             response = self._client.get_secret_value(SecretId=self._secret_arn)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if code in _OUTAGE_CODES or status >= 500:
+                raise DependencyError("secretsmanager", code) from exc
             if code == "ResourceNotFoundException":
                 raise SecretNotConfiguredError(f"the secret or its value does not exist: {HOW_TO_SET}") from exc
-            raise DependencyError("secretsmanager", code or "ClientError") from exc
+            raise SecretNotConfiguredError(f"reading the secret was refused ({code}): {HOW_TO_ALLOW}") from exc
         except BotoCoreError as exc:
             raise DependencyError("secretsmanager", type(exc).__name__) from exc
         secret_string = response.get("SecretString")

@@ -167,3 +167,69 @@ def test_rotation_is_picked_up_after_a_failed_verification(deploy: Callable[...,
     assert status == 200, answer
     assert answer["status"] == "published"
     assert [name for name, _ in deployment.delivered()] == ["stack.test", "stack.test"]
+
+
+# --- revocation: what the sender sees once the secret is revoked --------------------------------------------------
+
+
+def _revoke_by_value(deployment: Deployment) -> None:
+    deployment.put_secret("REVOKED")
+
+
+def _revoke_by_deletion(deployment: Deployment) -> None:
+    deployment.stack.client("secretsmanager").delete_secret(
+        SecretId=deployment.stack.secret_arn, ForceDeleteWithoutRecovery=True
+    )
+
+
+@pytest.mark.parametrize("revoke", [_revoke_by_value, _revoke_by_deletion], ids=["value-REVOKED", "deleted"])
+def test_revoked_secret_stops_verifying_within_its_max_age(
+    deploy: Callable[..., Deployment], log_lines: _LogLines, revoke: Callable[[Deployment], None]
+) -> None:
+    # given: a warm environment that verified and published with the secret, cached for at most 1 s
+    deployment = deploy(**FAST_SECRET_CACHE)
+    secret = deployment.stack.secret_value
+    handler = deployment.load_handler()
+    assert deployment.invoke(handler, signed_event_file("user.created", secret))[0] == 200
+    read_at = time.time()
+
+    # when: the operator revokes the secret (put-secret-value REVOKED, or deletes it), and deliveries signed with
+    # the old secret keep arriving past the cached secret's max age
+    revoke(deployment)
+    wait_past(read_at + 1)
+    late = signed_event_file("user.updated", secret)
+    status, answer = deployment.invoke(handler, late)
+    again_status, again_answer = deployment.invoke(handler, signed_event_file("team.created", secret))
+
+    # then: retryable 503 secret_not_configured, nothing of them stored or published
+    assert (status, answer) == (503, {"error": "secret_not_configured"})
+    assert (again_status, again_answer) == (503, {"error": "secret_not_configured"})
+    assert deployment.record(header(late, "svix-id")) is None
+    assert [name for name, _ in deployment.delivered()] == ["user.created"]
+    # and the log line says how to fix it, without the secret's value
+    errors = [line for line in log_lines.documents() if line.get("outcome") == "unavailable"]
+    assert errors
+    assert all("put-secret-value" in line["detail"] for line in errors)
+    assert secret not in log_lines.text()
+    assert secret.removeprefix("whsec_") not in log_lines.text()
+
+
+def test_revoked_secret_works_again_once_a_new_value_is_put(deploy: Callable[..., Deployment]) -> None:
+    # given: a secret revoked while an environment had it cached
+    deployment = deploy(**FAST_SECRET_CACHE)
+    handler = deployment.load_handler()
+    assert deployment.invoke(handler, signed_event_file("stack.test", deployment.stack.secret_value))[0] == 200
+    deployment.put_secret("REVOKED")
+    wait_past(time.time() + 1)
+    assert deployment.invoke(handler, signed_event_file("stack.test", deployment.stack.secret_value))[0] == 503
+
+    # when: a new secret is put, and Svix retries after the refresh interval
+    fresh = new_secret()
+    put_at = time.time()
+    deployment.put_secret(fresh)
+    wait_past(put_at + 1)
+    status, answer = deployment.invoke(handler, signed_event_file("stack.test", fresh))
+
+    # then: accepted and published; the revoked secret never verifies again
+    assert (status, answer["status"]) == (200, "published")
+    assert deployment.invoke(handler, signed_event_file("stack.test", deployment.stack.secret_value))[0] == 401

@@ -16,6 +16,7 @@ from stack_webhook_fanout.devkit.emulator import LocalStack, QueueMessage, drain
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.samples import sample_api_event, sample_body
 from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
+from stack_webhook_fanout.devkit.sqs_event_source import lambda_sqs_event
 from stack_webhook_fanout.event_store import plain_item
 
 if TYPE_CHECKING:
@@ -154,27 +155,4 @@ def receive_raw(sqs: Any, queue_url: str, expected: int, *, max_empty: int = 3) 
 
 def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda's SQS event source mapping passes to a function for these received messages."""
-    records = []
-    for message in messages:
-        records.append(
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {
-                    name: {
-                        "stringValue": value.get("StringValue"),
-                        "stringListValues": [],
-                        "binaryListValues": [],
-                        "dataType": value["DataType"],
-                    }
-                    for name, value in message.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-        )
-    return {"Records": records}
+    return lambda_sqs_event(messages, queue_arn, region)

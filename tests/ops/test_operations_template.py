@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 
 from stack_webhook_fanout import bootstrap, observability
 from stack_webhook_fanout.devkit import cfn_template
@@ -95,6 +96,7 @@ def test_alarms_cover_errors_5xx_signatures_dependencies_and_throttles(template:
         ("AWS/ApiGateway", "5xx"),  # 5xx rate
         (namespace, "RejectedByReason"),  # signature failures
         (namespace, "DependencyFailure"),  # publish / DynamoDB failures
+        (namespace, "PublishedNotRecorded"),  # published, but the record could not be marked
         ("AWS/Lambda", "Throttles"),  # function throttles
         ("AWS/DynamoDB", "WriteThrottleEvents"),  # table throttles
         ("AWS/DynamoDB", "ReadThrottleEvents"),
@@ -114,6 +116,22 @@ def test_alarm_custom_metrics_use_the_functions_namespace_and_service(template: 
     assert len(custom) >= 10
     for metric in custom:
         assert dimensions(metric)["service"] == env["POWERTOOLS_SERVICE_NAME"], metric
+
+
+def test_custom_metrics_are_per_stack(template: dict[str, Any]) -> None:
+    # the service dimension is the stack's name: two stacks in one account and region never add up in each other's
+    # metrics, alarms or dashboard
+    assert function_env(template)["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    namespace = function_env(template)["POWERTOOLS_METRICS_NAMESPACE"]
+    rows = dashboard_metrics(template)
+    custom_rows = [row for row in rows if row[0] == namespace]
+    assert len(custom_rows) >= 8
+    for row in custom_rows:
+        assert row[row.index("service") + 1] == "<AWS::StackName>", row
+    searches = [row[0]["expression"] for row in rows if isinstance(row[0], dict) and namespace in row[0]["expression"]]
+    assert searches
+    for expression in searches:
+        assert 'service="<AWS::StackName>"' in expression, expression
 
 
 def expected_targets(template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -211,7 +229,7 @@ def test_dashboard_shows_events_by_type_for_every_topic(template: dict[str, Any]
 
 def test_dashboard_shows_duplicates_rejections_latency_and_cold_starts(template: dict[str, Any]) -> None:
     env = function_env(template)
-    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], "<AWS::StackName>"
     rows = dashboard_metrics(template)
     plain = [row for row in rows if isinstance(row[0], str)]
     expressions = [row[0]["expression"] for row in rows if isinstance(row[0], dict)]
@@ -228,6 +246,19 @@ def test_dashboard_shows_duplicates_rejections_latency_and_cold_starts(template:
         if row[0] == namespace:
             assert "service" in row, row
             assert row[row.index("service") + 1] == service, row
+
+
+def test_dashboard_shows_publications_whose_record_was_not_marked(template: dict[str, Any]) -> None:
+    env = function_env(template)
+    namespace, service = env["POWERTOOLS_METRICS_NAMESPACE"], "<AWS::StackName>"
+    widgets = [
+        w
+        for w in dashboard(template)["widgets"]
+        if [namespace, "PublishedNotRecorded", "service", service]
+        in [r[:4] for r in w["properties"].get("metrics", [])]
+    ]
+    assert len(widgets) == 1
+    assert widgets[0]["type"] == "metric"
 
 
 def test_dashboard_lists_every_alarm(template: dict[str, Any]) -> None:
@@ -264,7 +295,6 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = function_env(template)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", env["POWERTOOLS_SERVICE_NAME"])
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", env["POWERTOOLS_METRICS_NAMESPACE"])
     stack = fed_stack.stack
     # a fresh execution environment: the function counts its cold start once per process
@@ -292,6 +322,17 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     unset = fed_stack.handler(SECRET_MAX_AGE_SECONDS="1")
     assert fed_stack.deliver("user.deleted", handler=unset).status == 503  # SecretNotConfigured
     stack.client("secretsmanager").put_secret_value(SecretId=stack.secret_arn, SecretString=stack.secret_value)
+    # SNS accepts, but the update that marks the record published fails: PublishedNotRecorded (still a 200)
+    marking_fails = botocore.session.get_session()
+    monkeypatch.setattr(bootstrap, "aws_session", lambda: marking_fails)
+
+    def refuse_mark(params: dict[str, Any], **_: Any) -> None:
+        if b":published" in params["body"]:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+
+    marking_fails.register("before-call.dynamodb.UpdateItem", refuse_mark)
+    unrecorded = fed_stack.handler(POWERTOOLS_METRICS_NAMESPACE=env["POWERTOOLS_METRICS_NAMESPACE"])
+    assert fed_stack.deliver("team.deleted", handler=unrecorded).status == 200
     # an unexpected exception inside a real DynamoDB call (not a botocore error): InternalError
     session = botocore.session.get_session()  # a fresh one for the function, with the fault on it
     monkeypatch.setattr(bootstrap, "aws_session", lambda: session)

@@ -7,11 +7,14 @@ function set plus ``replay=true``.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from stack_webhook_fanout import bootstrap
 from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.replay import (
@@ -20,6 +23,7 @@ from stack_webhook_fanout.replay import (
     Selection,
     TokenBucket,
     build_replayer,
+    describe,
 )
 
 from .support import FALLBACK
@@ -249,6 +253,65 @@ def test_replay_pushes_unpublished_records_only_when_asked_and_marks_them(fed_st
     retry = fed_stack.deliver("user.updated", event_id=failed.event_id)
     assert (retry.status, retry.answer["status"]) == (200, "duplicate")
     assert fed_stack.delivered() == []
+
+
+def test_replay_pushes_a_publication_unknown_record_only_with_its_own_flag(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a delivery SNS accepted but whose record could not be marked (the mark update fails), lease 1 s
+    session = botocore.session.get_session()  # a fresh one for this execution environment, with the fault on it
+    monkeypatch.setattr(bootstrap, "aws_session", lambda: session)
+
+    def refuse_mark(params: dict[str, Any], **_: Any) -> None:
+        if b":published" in params["body"]:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+
+    session.register("before-call.dynamodb.UpdateItem", refuse_mark)
+    unrecorded = fed_stack.deliver("team.created", handler=fed_stack.handler(CLAIM_LEASE_SECONDS="1"))
+    assert (unrecorded.status, unrecorded.answer["status"]) == (200, "published")
+    first_copy = fed_stack.delivered()
+    assert [queue for queue, _ in first_copy] == ["team.created"]
+    record = fed_stack.record(unrecorded.event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    assert record["claim_token"]
+    while time.time() <= record["lease_expires_at"]:  # the lease, 1 s: not a timing assertion
+        time.sleep(0.1)
+
+    # when: replayed without a flag, and with --include-unpublished (which is for records known unpublished)
+    plain, _ = replay(fed_stack, Selection(event_types=("team.created",)), execute=True)
+    unpublished_only, _ = replay(
+        fed_stack, Selection(event_types=("team.created",), include_unpublished=True), execute=True
+    )
+
+    # then: left out both times, named for what it is
+    assert dict(plain.skipped) == {"publication_unknown": 1}
+    assert dict(unpublished_only.skipped) == {"publication_unknown": 1}
+    assert any("--include-publication-unknown" in line for line in plain.lines())
+    assert fed_stack.delivered() == []
+
+    # when: a dry run, then the replay asked for it
+    dry, dry_results = replay(
+        fed_stack, Selection(event_types=("team.created",), include_publication_unknown=True), execute=False
+    )
+    summary, results = replay(
+        fed_stack, Selection(event_types=("team.created",), include_publication_unknown=True), execute=True
+    )
+
+    # then: the dry run marks it [publication_unknown]; the replay publishes it, marked replay=true: the
+    # subscriber now holds a second copy with the same event_id, as the README's duplicates list says
+    assert (dry.selected, dry.published) == (1, 1)
+    assert "[publication_unknown]" in describe(dry_results[0].message)
+    assert (summary.selected, summary.published) == (1, 1)
+    second_copy = fed_stack.delivered()
+    assert [queue for queue, _ in second_copy] == ["team.created"]
+    assert second_copy[0][1].attributes["replay"] == "true"
+    assert second_copy[0][1].attributes["event_id"] == first_copy[0][1].attributes["event_id"]
+    assert "replay" not in first_copy[0][1].attributes
+    after = fed_stack.record(unrecorded.event_id)
+    assert after is not None
+    assert after["status"] == "published"
+    assert after["message_id"] == results[0].message_id
 
 
 def test_replay_leaves_a_live_claim_alone(fed_stack: FedStack) -> None:

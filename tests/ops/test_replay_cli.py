@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from stack_webhook_fanout.devkit.emulator import (
     subscribe_queue,
 )
 from stack_webhook_fanout.devkit.signing import new_secret
+from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
 
 from .support import FALLBACK, REPLAY_TOOL, REPO_ROOT, TEMPLATE_PATH, FedStack
@@ -273,3 +275,28 @@ def test_replay_cli_republishes_a_retained_table_into_a_new_stack(
     arrived = sorted((queue, m.attributes["event_id"]) for queue, m in new.delivered())
     assert arrived == sorted((d.event_type, d.event_id) for d in old)
     assert fed_stack.delivered() == []
+
+
+@pytest.mark.integration
+def test_replay_cli_pushes_a_publication_unknown_record_only_with_its_flag(fed_stack: FedStack, tmp_path: Path) -> None:
+    # given: a record whose claim is still held past its lease (an invocation that stopped after claiming it)
+    stack = fed_stack.stack
+    body = '{"type":"team.deleted","data":{"id":"ad962777-8244-496a-b6a2-e0c6a449c79e"}}'
+    long_ago = time.time() - 3600
+    EventStore(stack.client("dynamodb"), stack.table_name, lease_seconds=15, clock=lambda: long_ago).claim(
+        "msg_unknown", event_type="team.deleted", body=body, body_sha256="0", event_timestamp=str(int(long_ago))
+    )
+    outputs = fed_stack.outputs_file(tmp_path)
+
+    # when: asked for it by id, without and then with --include-publication-unknown
+    without = run_tool("--outputs", str(outputs), "--id", "msg_unknown", "--execute", "--include-unpublished")
+    with_flag = run_tool("--outputs", str(outputs), "--id", "msg_unknown", "--execute", "--include-publication-unknown")
+
+    # then: left out and named, then published once, marked replay=true
+    assert without.returncode == 0, without.stderr
+    assert "publication_unknown=1" in without.stdout
+    assert "--include-publication-unknown" in without.stdout
+    assert with_flag.returncode == 0, with_flag.stderr
+    assert summary_count(with_flag.stdout, "published") == 1
+    arrived = fed_stack.delivered()
+    assert [(queue, m.attributes["replay"]) for queue, m in arrived] == [("team.deleted", "true")]

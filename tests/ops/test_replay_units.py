@@ -14,6 +14,7 @@ from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_ID
 from stack_webhook_fanout.replay import (
     OutputsError,
     ProgressBar,
+    RecordState,
     ReplaySummary,
     ReplayTarget,
     Selection,
@@ -324,3 +325,46 @@ def test_summary_reports_counts_by_reason_and_hints_at_unpublished_records() -> 
     assert "dry run" in dry
     assert "would publish:  1" in dry
     assert Counter() == ReplaySummary(executed=True).failed
+
+
+# --- record states -----------------------------------------------------------------------------------------------
+def claimed(*, held: bool, lease: float | None) -> StoredEvent:
+    return StoredEvent(
+        "msg_c", "user.created", '{"type":"user.created","data":{}}', "claimed", "17",
+        lease_expires_at=lease, claim_held=held,
+    )  # fmt: skip
+
+
+def test_record_states_tell_live_released_and_unknown_claims_apart() -> None:
+    assert record().state(NOW) is RecordState.PUBLISHED
+    assert claimed(held=True, lease=NOW + 1).state(NOW) is RecordState.IN_PROGRESS
+    # a claim still held past its lease: the invocation stopped or could not mark the record; it may have published
+    assert claimed(held=True, lease=NOW - 1).state(NOW) is RecordState.PUBLICATION_UNKNOWN
+    # released after a failed publish (no token, lease 0): known unpublished
+    assert claimed(held=False, lease=0).state(NOW) is RecordState.UNPUBLISHED
+
+
+def test_record_state_reads_the_claim_token_of_the_stored_item() -> None:
+    item = {
+        "event_id": {"S": "msg_c"},
+        "event_type": {"S": "user.created"},
+        "body": {"S": "{}"},
+        "status": {"S": "claimed"},
+        "event_timestamp": {"S": "17"},
+        "lease_expires_at": {"N": str(NOW - 5)},
+    }
+    released = StoredEvent.from_item(item)
+    held = StoredEvent.from_item({**item, "claim_token": {"S": "abc"}})
+    assert released is not None
+    assert held is not None
+    assert released.state(NOW) is RecordState.UNPUBLISHED
+    assert held.state(NOW) is RecordState.PUBLICATION_UNKNOWN
+
+
+def test_summary_explains_each_kind_of_record_left_out() -> None:
+    summary = ReplaySummary(executed=True)
+    summary.skipped.update({"not_published": 1, "publication_unknown": 2})
+    text = "\n".join(summary.lines())
+    assert "--include-unpublished" in text
+    assert "--include-publication-unknown" in text
+    assert "second copy" in text

@@ -15,7 +15,13 @@ import pytest
 
 from stack_webhook_fanout.devkit import cfn_template
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
+from stack_webhook_fanout.devkit.subscriber_stack import (
+    imported_event_type,
+    provision_subscriber,
+    resolved_filter_policy,
+    subscriber_environment,
+)
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw, sqs_lambda_event
 
@@ -24,8 +30,6 @@ if TYPE_CHECKING:
 
 SUBSCRIBER_TEMPLATE = SUBSCRIBER_DIR / "template.yaml"
 SAM = REPO_ROOT / ".venv-sam" / "bin" / "sam"
-IMPORT_PREFIX = "${SourceStackName}-"
-LOGICAL_ID_TYPES = {logical_id: t for t, logical_id in TOPIC_LOGICAL_IDS.items()}
 # Personal data of the samples that must never reach the consumer's logs.
 PERSONAL_DATA = ("jane@example.com", "jane@gmail.com", "Jane Doe", "Jane Q. Doe")
 
@@ -54,27 +58,6 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
-def imported_event_type(topic_arn: Any) -> str:
-    """The event type whose topic an ``!ImportValue !Sub "${SourceStackName}-<LogicalId>Arn"`` names."""
-    name = topic_arn["Fn::ImportValue"]["Fn::Sub"]
-    assert name.startswith(IMPORT_PREFIX)
-    assert name.endswith("TopicArn")
-    return LOGICAL_ID_TYPES[name.removeprefix(IMPORT_PREFIX).removesuffix("Arn")]
-
-
-def resolved_filter_policy(template: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
-    """The filter policy with ``Ref`` to a CommaDelimitedList parameter replaced by its default."""
-    resolved: dict[str, Any] = {}
-    for key, value in policy.items():
-        if isinstance(value, dict) and set(value) == {"Ref"}:
-            parameter = template["Parameters"][value["Ref"]]
-            assert parameter["Type"] == "CommaDelimitedList"
-            resolved[key] = [item.strip() for item in parameter["Default"].split(",")]
-        else:
-            resolved[key] = value
-    return resolved
-
-
 # --- the template -------------------------------------------------------------------------------------------------
 @pytest.mark.template
 def test_subscriber_template_passes_sam_validate_lint() -> None:
@@ -88,7 +71,7 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     # when: built as its README says (from examples/subscriber, no container)
     result = sam("build", "--build-dir", str(tmp_path / "build"), cwd=SUBSCRIBER_DIR)
 
-    # then: the function holds app.py, the models package and aarch64 binaries of pydantic-core
+    # then: the function holds app.py, the models package and pydantic-core (native, built for aarch64)
     assert result.returncode == 0, result.stdout + result.stderr
     function = tmp_path / "build" / "ConsumerFunction"
     assert (function / "app.py").is_file()
@@ -150,27 +133,68 @@ def test_subscriber_template_function_reports_batch_item_failures() -> None:
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
 
 
-# --- the consumer on the emulator ---------------------------------------------------------------------------------
-def subscribe_as_the_template_does(fed: FedStack) -> tuple[str, str]:
-    """A queue subscribed to every known topic with the template's subscription attributes; its URL and ARN."""
+def test_subscriber_template_idempotency_table_is_what_powertools_writes_encrypted_and_expiring() -> None:
+    # given: the attribute names the example's persistence layer uses (Powertools' defaults)
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from stack_webhook_fanout.devkit.emulator import emulator_session
+
+    client = emulator_session().client("dynamodb", endpoint_url="http://127.0.0.1:9")  # never called
+    layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=client)
     template = subscriber_template()
-    stack = fed.stack
-    sqs, sns = stack.client("sqs"), stack.client("sns")
-    queue_url = sqs.create_queue(QueueName=f"subscriber-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    for subscription in resources_of_type(template, "AWS::SNS::Subscription").values():
-        properties = subscription["Properties"]
-        sns.subscribe(
-            TopicArn=stack.topic_arns[imported_event_type(properties["TopicArn"])],
-            Protocol=properties["Protocol"],
-            Endpoint=queue_arn,
-            Attributes={
-                "RawMessageDelivery": str(properties["RawMessageDelivery"]).lower(),
-                "FilterPolicyScope": properties["FilterPolicyScope"],
-                "FilterPolicy": json.dumps(resolved_filter_policy(template, properties["FilterPolicy"])),
-            },
-        )
-    return queue_url, queue_arn
+    table = template["Resources"]["IdempotencyTable"]["Properties"]
+
+    # then: keyed on its key attribute, TTL on its expiry attribute, encrypted, on demand
+    assert table["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    # and: the function is given the table, its own key prefix, and only the four item calls Powertools makes
+    function = template["Resources"]["ConsumerFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    assert variables["SUBSCRIBER_NAME"] == {"Ref": "AWS::StackName"}
+    assert variables["IDEMPOTENCY_DAYS"] == {"Ref": "IdempotencyDays"}
+    ((statement,),) = [policy["Statement"] for policy in function["Policies"]]
+    assert sorted(statement["Action"]) == sorted(
+        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+    )
+    assert statement["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+
+
+def test_subscriber_requirements_are_pinned_at_the_versions_the_project_ships_and_tests() -> None:
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    def pins(path: Path) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", ".")):
+                continue
+            requirement = Requirement(line)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", line
+            found[requirement.name.lower().replace("_", "-")] = specifier.version
+        return found
+
+    example = pins(SUBSCRIBER_DIR / "src" / "requirements.txt")
+    layer = pins(REPO_ROOT / "layers" / "dependencies" / "requirements.txt")
+    assert example["aws-lambda-powertools"] == "3.37.0"
+    for name, pinned in example.items():
+        # the layer's pin where it ships the package, else the development environment's (pydantic and its own)
+        assert pinned == layer.get(name, version(name)), name
+
+
+# --- the consumer on the emulator ---------------------------------------------------------------------------------
+def subscribe_as_the_template_does(fed: FedStack, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The subscriber's queue, table and subscriptions as its template declares them (devkit.subscriber_stack),
+    and its function's environment set for :func:`load_consumer`; the queue's URL and ARN."""
+    subscriber = provision_subscriber(fed.stack, SUBSCRIBER_TEMPLATE, name=f"subscriber-{uuid.uuid4().hex[:8]}")
+    for name, value in subscriber_environment(fed.stack, subscriber, SUBSCRIBER_TEMPLATE).items():
+        monkeypatch.setenv(name, value)
+    return subscriber.queue_url, subscriber.queue_arn
 
 
 def load_consumer(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -188,7 +212,7 @@ def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given: the subscriber's queue, subscribed as its template subscribes it (default EventTypes)
-    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack)
+    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack, monkeypatch)
     sqs = fed_stack.stack.client("sqs")
     # and: deliveries through the real ingest function; team.created is not among the default types
     good = [fed_stack.deliver(t) for t in ("user.created", "user.deleted", "team_membership.created")]
@@ -239,6 +263,7 @@ def test_subscriber_consumer_reports_a_batch_of_only_bad_messages_without_failin
     sqs = fed_stack.stack.client("sqs")
     fallback = receive_raw(sqs, fed_stack.queues["fallback"], expected=2)
     assert len(fallback) == 2
+    subscribe_as_the_template_does(fed_stack, monkeypatch)
     consumer = load_consumer(monkeypatch)
 
     # when
@@ -253,13 +278,13 @@ def test_subscriber_consumer_reports_a_batch_of_only_bad_messages_without_failin
 
 
 @pytest.mark.integration
-def test_subscriber_consumer_sees_replayed_messages_as_replays(
+def test_subscriber_consumer_skips_a_replay_of_an_event_it_processed_in_the_same_batch(
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given: an event ingested, then replayed
     from stack_webhook_fanout.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
-    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack)
+    queue_url, queue_arn = subscribe_as_the_template_does(fed_stack, monkeypatch)
     delivery = fed_stack.deliver("user.updated")
     target = ReplayTarget.from_local_outputs(fed_stack.stack.outputs())
     replayer = build_replayer(target, fed_stack.stack.client("dynamodb"), fed_stack.stack.client("sns"))
@@ -275,10 +300,11 @@ def test_subscriber_consumer_sees_replayed_messages_as_replays(
     # when
     response = consumer.lambda_handler(sqs_lambda_event(received, queue_arn, fed_stack.stack.region), LocalContext())
 
-    # then: both processed; the consumer knows which one is the replay
+    # then: the first copy of the batch processed, the other skipped as a copy of it (the README's rule); both
+    # deleted, and the consumer knows which one is the replay
     assert response == {"batchItemFailures": []}
-    processed = [line for line in log_lines(capsys.readouterr().out) if line["message"] == "processed"]
-    assert sorted((line["event_id"], line["replay"]) for line in processed) == [
-        (delivery.event_id, False),
-        (delivery.event_id, True),
-    ]
+    logs = log_lines(capsys.readouterr().out)
+    handled = [line for line in logs if line["message"] in ("processed", "duplicate skipped")]
+    assert sorted(line["message"] for line in handled) == ["duplicate skipped", "processed"]
+    assert sorted(line["replay"] for line in handled) == [False, True]
+    assert {line["event_id"] for line in handled} == {delivery.event_id}

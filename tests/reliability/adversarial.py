@@ -60,6 +60,8 @@ class Expected:
     published: int = 0
     #: The queue (event type or ``fallback``) every publication of the case lands on.
     queue: str | None = None
+    #: The ``invalid_reason`` attribute every publication carries (None: it carries none), when ``queue`` is set.
+    invalid_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,8 +256,8 @@ def _r(build: Callable[[Context], dict[str, Any]]) -> Callable[[Context], Reques
     return lambda ctx: Request(build(ctx))
 
 
-def _published(queue: str, *, stored: int = 1, published: int = 1) -> Expected:
-    return Expected(200, "published", stored=stored, published=published, queue=queue)
+def _published(queue: str, *, stored: int = 1, published: int = 1, invalid_reason: str | None = None) -> Expected:
+    return Expected(200, "published", stored=stored, published=published, queue=queue, invalid_reason=invalid_reason)
 
 
 def _unauthorized(reason: str) -> Expected:
@@ -435,7 +437,11 @@ CORPUS: Final[tuple[Case, ...]] = (
         lambda c: sized(c, SNS_LIMIT + 1),
         Expected(413, "payload_too_large"),
     ),
-    _p("deeply_nested_json", _r(lambda c: signed(c, b"[" * 100_000 + b"]" * 100_000)), _published(FALLBACK)),
+    _p(
+        "deeply_nested_json",
+        _r(lambda c: signed(c, b"[" * 100_000 + b"]" * 100_000)),
+        _published(FALLBACK, invalid_reason="not_json"),
+    ),
     # routed on its verified type: the data is the subscribers' to validate
     _p(
         "deeply_nested_metadata_in_a_known_type",
@@ -456,7 +462,7 @@ CORPUS: Final[tuple[Case, ...]] = (
         ),
         _published("team.deleted"),
     ),
-    _p("json_array_body", _r(lambda c: signed(c, b"[]")), _published(FALLBACK)),
+    _p("json_array_body", _r(lambda c: signed(c, b"[]")), _published(FALLBACK, invalid_reason="not_an_object")),
     _p("unknown_type", _r(lambda c: signed(c, sample_body("issue.created"))), _published(FALLBACK)),
     # --- methods ----------------------------------------------------------------------------------------------------
     _p(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, QueueMessage, drain, provision, subscribe_queue
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
@@ -122,6 +122,10 @@ def connection_refused(**_: Any) -> None:
 
 def read_timeout(**_: Any) -> None:
     raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9/slow")
+
+
+def connect_timeout(**_: Any) -> None:
+    raise ConnectTimeoutError(endpoint_url="http://127.0.0.1:9/unreachable")
 
 
 def client_error(code: str, operation: str, status: int = 400) -> Callable[..., None]:

@@ -85,6 +85,8 @@ def test_adversarial_request_gets_its_expected_answer(corpus_stack: tuple[Deploy
     assert len(messages) == case.expected.published
     if case.expected.queue is not None:
         assert {queue for queue, _ in messages} == {case.expected.queue}
+        # invalid_reason only for a body that is not a JSON object with a usable type: never for an unknown type
+        assert {message.attributes.get("invalid_reason") for _, message in messages} == {case.expected.invalid_reason}
     published_event = request.before[-1] if request.before else request.event
     for _, message in messages:
         # verbatim: the exact bytes that were verified, under the id that was signed

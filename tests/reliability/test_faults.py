@@ -25,6 +25,7 @@ from .support import (
     client_error,
     client_events,
     client_of,
+    connect_timeout,
     connection_refused,
     header,
     invoke,
@@ -219,7 +220,8 @@ def test_claim_written_but_its_answer_lost_blocks_retries_until_the_lease_then_p
 
 SNS_FAULTS: dict[str, Callable[..., None]] = {
     "connection_refused": connection_refused,
-    "read_timeout_before_sending": read_timeout,
+    # a timeout before the request is sent; a read timeout means it was sent (test_sns_answer_lost_*)
+    "connect_timeout": connect_timeout,
     "internal_error": client_error("InternalError", "Publish", status=500),
     "throttled": client_error("Throttled", "Publish"),
     "kms_throttled": client_error("KMSThrottling", "Publish"),
@@ -318,24 +320,34 @@ def test_sns_and_the_release_failing_answer_503_and_the_lease_delays_the_single_
     _assert_published_once(deployment, event, "team_permission.deleted")
 
 
-def test_sns_answer_lost_after_accepting_the_message_publishes_twice_with_one_event_id(
+def test_sns_answer_lost_after_accepting_the_message_keeps_the_claim_and_publishes_twice_with_one_event_id(
     deployment: Deployment,
 ) -> None:
     # given: SNS accepts the message but its answer is lost (a read timeout after the request went through):
-    # the function cannot tell this from a failure
+    # the function cannot tell whether SNS holds the message
     event = deployment.signed("user.deleted")
     event_id = header(event, "svix-id")
-    handler = deployment.load_handler()
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
     client_events(handler, "sns").register("after-call.sns.Publish", read_timeout, FAULT)
 
     # when
     status, answer = invoke(handler, event)
-
-    # then: 503 as for any SNS failure, and the message is already out
-    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
     client_events(handler, "sns").unregister("after-call.sns.Publish", unique_id=FAULT)
+    at_once = invoke(handler, redeliver(event, deployment.secret))
 
-    # when: Svix retries until it gets a 2xx
+    # then: 503 as for any SNS failure, the message already out, and the claim kept (not released as after a
+    # failure known to be before SNS accepted): Svix's immediate retry gets 409, and past the lease the record
+    # reads "publication unknown" (a claim token held), not "unpublished"
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    assert (at_once[0], outcome(at_once[1])) == (409, "in_progress")
+    record = deployment.record(event_id)
+    assert record is not None
+    assert record["status"] == "claimed"
+    assert record["claim_token"]
+    assert record["lease_expires_at"] > 0
+
+    # when: Svix retries after the lease until it gets a 2xx
+    wait_past(record["lease_expires_at"])
     retry = invoke(handler, redeliver(event, deployment.secret))
     later = invoke(handler, redeliver(event, deployment.secret))
 
@@ -426,16 +438,16 @@ def test_secrets_manager_unavailable_at_cold_start_answers_503_then_recovers(dep
     _assert_published_once(deployment, event, "stack.test")
 
 
-def test_secrets_manager_unavailable_later_keeps_serving_the_cached_secret_past_its_max_age(
+def test_secrets_manager_unavailable_later_serves_the_cached_secret_until_its_max_age_then_fails_closed(
     deployment: Deployment,
 ) -> None:
-    # given: a warm environment with a secret fetched less than its max age (1 s) ago
-    handler = deployment.load_handler(SECRET_MAX_AGE_SECONDS="1", SECRET_REFRESH_INTERVAL_SECONDS="1")
+    # given: a warm environment whose secret was read just now; max age 2 s (read again after 1 s), interval 1 s
+    handler = deployment.load_handler(SECRET_MAX_AGE_SECONDS="2", SECRET_REFRESH_INTERVAL_SECONDS="1")
     warm = deployment.signed("team.created")
     assert outcome(invoke(handler, warm)[1]) == "published"
-    fetched_at = time.time()
+    read_at = time.time()
 
-    # when: Secrets Manager goes down (every call counted), inside and then past the max age
+    # when: Secrets Manager goes down (every call counted): inside half the max age, then after it, then past it
     calls = CallCounter()
 
     def down(**kwargs: Any) -> None:
@@ -443,25 +455,64 @@ def test_secrets_manager_unavailable_later_keeps_serving_the_cached_secret_past_
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/unreachable")
 
     client_events(handler, "secretsmanager").register("before-call.secrets-manager.GetSecretValue", down, FAULT)
-    inside = deployment.signed("team.updated")
-    inside_answer = invoke(handler, inside)
+    inside = invoke(handler, deployment.signed("team.updated"))
     calls_inside = calls.calls
-    wait_past(fetched_at + 1.1)
-    stale = deployment.signed("team.deleted")
-    stale_answer = invoke(handler, stale)
-    calls_past_max_age = calls.calls
+    wait_past(read_at + 1.05)
+    stale = invoke(handler, deployment.signed("team.deleted"))
     forged = deployment.signed("team.deleted", secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHM=")
     forged_answer = invoke(handler, forged)
+    calls_stale = calls.calls
+    assert time.time() < read_at + 2, "the machine took longer than the max age to send three requests"
+    wait_past(read_at + 2.05)
+    expired_event = deployment.signed("user.created")
+    expired = [invoke(handler, redeliver(expired_event, deployment.secret)) for _ in range(20)]
+    calls_expired = calls.calls
 
-    # then: inside the max age no call; past it one failed refresh and the cached secret keeps verifying
+    # then: inside half the max age no call; after it one failed read and the cached secret keeps verifying, and a
+    # forged request is still refused (401)
     assert calls_inside == 0
-    assert (inside_answer[0], outcome(inside_answer[1])) == (200, "published")
-    assert (stale_answer[0], outcome(stale_answer[1])) == (200, "published")
-    assert calls_past_max_age == 1
-    # and a forged request is still refused (401), not answered 503 for want of a fresh secret
+    assert (inside[0], outcome(inside[1])) == (200, "published")
+    assert (stale[0], outcome(stale[1])) == (200, "published")
     assert forged_answer[0] == 401
-    assert deployment.record(header(forged, "svix-id")) is None
+    assert calls_stale == 1
+    # and past the max age every request fails closed (503, retried by the sender), reading at most once a second
+    assert {status for status, _ in expired} == {503}
+    assert expired[0][1] == {"error": "dependency_unavailable", "service": "secretsmanager"}
+    assert calls_expired - calls_stale <= 2
+    assert deployment.record(header(expired_event, "svix-id")) is None
     assert deployment.published_types() == {"team.created": 1, "team.updated": 1, "team.deleted": 1}
+
+    # when: Secrets Manager is back, and Svix retries after the interval
+    client_events(handler, "secretsmanager").unregister("before-call.secrets-manager.GetSecretValue", unique_id=FAULT)
+    wait_past(time.time() + 1.05)
+    status, answer = invoke(handler, redeliver(expired_event, deployment.secret))
+
+    # then: published once
+    assert (status, outcome(answer)) == (200, "published")
+    assert deployment.published_types() == {"user.created": 1}
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "DecryptionFailure"])
+def test_secret_read_denied_revokes_the_cached_secret_at_once(deployment: Deployment, code: str) -> None:
+    # given: a warm environment whose secret was read just now (max age 300 s: the default)
+    handler = deployment.load_handler(SECRET_REFRESH_INTERVAL_SECONDS="1")
+    assert outcome(invoke(handler, deployment.signed("team.created"))[1]) == "published"
+
+    # when: the function's role loses the right to read the secret (or its key), and a delivery signed with some
+    # other secret makes the function read it again (after the refresh interval)
+    client_events(handler, "secretsmanager").register(
+        "before-call.secrets-manager.GetSecretValue", client_error(code, "GetSecretValue"), FAULT
+    )
+    wait_past(time.time() + 1.05)
+    probe = invoke(handler, deployment.signed("team.updated", secret="whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGVzdHM="))
+    event = deployment.signed("team.deleted")
+    answer = invoke(handler, event)
+
+    # then: the cached secret is dropped well inside its max age: deliveries signed with it get a retryable 503
+    assert probe == (503, {"error": "secret_not_configured"})
+    assert answer == (503, {"error": "secret_not_configured"})
+    assert deployment.record(header(event, "svix-id")) is None
+    assert deployment.published_types() == {"team.created": 1}
 
 
 # --- the function stopped mid-way -------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from stack_webhook_fanout.devkit.cfn_template import Template, load_template
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
-# Runs inside the SAM CLI's interpreter: SAM's own translator turns template.yaml into the CloudFormation that
-# would be deployed (generated role, API stage, permission), without AWS. Local CodeUri/ContentUri become
-# placeholder S3 URIs as `sam package` would make them, and managed policy names map to their well-known ARNs
-# instead of being looked up in IAM.
+# Runs inside the SAM CLI's interpreter: SAM's own translator turns template.yaml into the CloudFormation that would be
+# deployed (generated role, API stage, permission), without AWS, for the parameter values given as JSON in its second
+# argument (defaults for the rest: CloudFormation passes the values to the transform). Local CodeUri/ContentUri become
+# placeholder S3 URIs as `sam package` would make them, and managed policy names map to their well-known ARNs instead of
+# being looked up in IAM.
 _SAM_TRANSFORM_SCRIPT = """
 import json, os, sys
 from samtranslator.translator.transform import transform
@@ -45,7 +46,7 @@ for res in template.get("Resources", {}).values():
     for key in ("CodeUri", "ContentUri"):
         if isinstance(props.get(key), str):
             props[key] = "s3://placeholder-bucket/" + props[key].strip("/")
-json.dump(transform(template, {}, ManagedPolicies()), sys.stdout)
+json.dump(transform(template, json.loads(sys.argv[2]), ManagedPolicies()), sys.stdout)
 """
 
 
@@ -96,11 +97,10 @@ def sam_cli() -> Path:
     return sam_cli_path()
 
 
-@pytest.fixture(scope="session")
-def transformed_template(sam_cli: Path) -> dict[str, Any]:
-    """The CloudFormation template SAM's translator makes of ``template.yaml`` (what CloudFormation deploys)."""
+def transform(sam_cli: Path, parameter_values: dict[str, str]) -> dict[str, Any]:
+    """The CloudFormation template SAM's translator makes of ``template.yaml`` with these parameter values."""
     result = subprocess.run(
-        [str(sam_python(sam_cli)), "-c", _SAM_TRANSFORM_SCRIPT, str(TEMPLATE_PATH)],
+        [str(sam_python(sam_cli)), "-c", _SAM_TRANSFORM_SCRIPT, str(TEMPLATE_PATH), json.dumps(parameter_values)],
         capture_output=True,
         text=True,
         env=sam_env(),
@@ -111,3 +111,9 @@ def transformed_template(sam_cli: Path) -> dict[str, Any]:
     assert result.returncode == 0, f"SAM transform failed:\n{result.stderr}"
     transformed: dict[str, Any] = json.loads(result.stdout)
     return transformed
+
+
+@pytest.fixture(scope="session")
+def transformed_template(sam_cli: Path) -> dict[str, Any]:
+    """The CloudFormation template SAM's translator makes of ``template.yaml`` (what CloudFormation deploys)."""
+    return transform(sam_cli, {})

@@ -104,7 +104,8 @@ def test_function_environment_is_the_code_contract(template: Template) -> None:
     }
     assert env["FALLBACK_TOPIC_ARN"] == {"Ref": FALLBACK_TOPIC_LOGICAL_ID}
     assert env["RETENTION_DAYS"] == {"Ref": "RetentionDays"}
-    assert env["POWERTOOLS_SERVICE_NAME"] == "stack-webhook-fanout"
+    # the service dimension of the metrics is the stack's name: two stacks in one account count apart
+    assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "StackWebhookFanout"
     assert env["POWERTOOLS_LOG_LEVEL"] == env["LOG_LEVEL"] == {"Ref": "LogLevel"}
     # empty in AWS: boto3 then uses the real endpoints; declared only so `sam local --env-vars` may set it
@@ -132,7 +133,10 @@ def test_function_properties(template: Template) -> None:
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 10, "Svix gives up after about 15 s"
     assert props["MemorySize"] == {"Ref": "FunctionMemorySize"}
-    assert props["Tracing"] == "Active"
+    # X-Ray is billed per trace and the code records no subsegments: off unless the TracingMode parameter says so
+    assert props["Tracing"] == {"Ref": "TracingMode"}
+    tracing = template["Parameters"]["TracingMode"]
+    assert (tracing["Default"], tracing["AllowedValues"]) == ("Disabled", ["Disabled", "Active"])
     assert props["Layers"] == [{"Ref": "DependenciesLayer"}]
     assert props["LoggingConfig"] == {"LogGroup": {"Ref": "IngestFunctionLogGroup"}}
     # a claim must outlive the invocation that holds it
@@ -222,10 +226,47 @@ def test_kms_key(template: Template) -> None:
     alias = properties(template, "EncryptionKeyAlias", "AWS::KMS::Alias")
     assert alias["TargetKeyId"] == {"Ref": "EncryptionKey"}
     statements = {s["Sid"]: s for s in props["KeyPolicy"]["Statement"]}
-    sns = statements["SnsUsesKeyForEncryptedTopicsAndSubscribedQueues"]
+    # SNS may use the key for this stack's topics only (CloudFormation names them "<stack name>-<logical id>-...")
+    sns = statements["SnsUsesKeyForThisStacksTopics"]
     assert sns["Principal"] == {"Service": "sns.amazonaws.com"}
     assert set(sns["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
-    assert sns["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert sns["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "kms:EncryptionContext:aws:sns:topicArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:${AWS::StackName}-*"
+            }
+        },
+    }
+    # CloudWatch may use it to publish this stack's alarms to the encrypted alarm topic, and for nothing else
+    cloudwatch = statements["CloudWatchPublishesThisStacksAlarmsToTheEncryptedAlarmTopic"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert set(cloudwatch["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert cloudwatch["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+            }
+        },
+    }
+
+
+def test_every_topic_the_stack_creates_is_encrypted_with_its_key_and_named_under_the_stack(template: Template) -> None:
+    topics = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"}
+    assert set(topics) == {*ALL_TOPICS, "AlarmNotificationTopic"}
+    for logical_id, topic in topics.items():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "EncryptionKey"}, logical_id
+        # no TopicName: CloudFormation's generated name starts with the stack's, which the key policy relies on
+        assert "TopicName" not in topic["Properties"], logical_id
+
+
+def test_every_alarm_is_named_under_the_stack(template: Template) -> None:
+    # the key policy lets CloudWatch use the key for alarms named "<stack name>-*" only
+    alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-"), alarm
 
 
 def test_layer(template: Template) -> None:
@@ -267,6 +308,7 @@ def test_parameters_are_described_and_constrained(template: Template) -> None:
         "FunctionMemorySize": 512,
         "AlarmEmail": "",
         "AlarmTopicArn": "",
+        "TracingMode": "Disabled",
     }
     assert {name: p["Default"] for name, p in parameters.items()} == expected_defaults
     for name, parameter in parameters.items():

@@ -5,6 +5,7 @@ stays empty). Faults are injected with botocore ``before-call`` hooks on the rea
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,13 @@ from stack_webhook_fanout.event_store import EventStore, plain_item
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 from stack_webhook_fanout.http_api import handle_http_event, request_from_event
 from stack_webhook_fanout.ingest import IngestService
+from stack_webhook_fanout.observability import logger
 from stack_webhook_fanout.publisher import SnsPublisher
 from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES, TopicRouter, message_attributes, message_size
 from stack_webhook_fanout.webhook_secret import WebhookSecretSource
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 BODY = '{"type":"team.deleted","data":{"id":"ad962777-8244-496a-b6a2-e0c6a449c79e"}}'
 
@@ -512,6 +514,56 @@ def test_handle_mark_failure_after_publish_still_answers_200_published_once(
     assert item["status"] == "claimed"
     assert post(request)[0] == 409
     assert sink.drain() == []
+
+
+@pytest.fixture
+def outcome_documents() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON lines the logger writes (its handler holds the stdout it saw at import), parsed."""
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    yield lambda: [json.loads(line) for line in stream.getvalue().split("\n") if line]
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("mark_failure", ["client-error", "claim-taken-over"])
+def test_handle_publication_not_recorded_has_its_own_metric_and_still_answers_200(
+    post: Any,
+    signed: Any,
+    dynamodb: Any,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+    sink: Any,
+    outcome_documents: Callable[[], list[dict[str, Any]]],
+    mark_failure: str,
+) -> None:
+    # given the "mark published" update fails (DynamoDB error), or finds the claim taken (condition fails)
+    error = (
+        make_client_error("InternalServerError", "UpdateItem")
+        if mark_failure == "client-error"
+        else make_client_error("ConditionalCheckFailedException", "UpdateItem")
+    )
+    inject_fault(dynamodb, "dynamodb", "UpdateItem", error, is_mark_published)
+    # when a new event is delivered, then one that is marked normally
+    status, body, _ = post(signed(BODY))
+    assert (status, body["status"]) == (200, "published")
+    # then its outcome line counts it as published and as not recorded, at warning level
+    [line] = [d for d in outcome_documents() if "_aws" in d]
+    assert line["outcome"] == "published"
+    assert line["recorded"] is False
+    assert line["level"] == "WARNING"
+    assert (line["Published"], line["PublishedNotRecorded"]) == (1, 1)
+    names = {m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert "PublishedNotRecorded" in names
+    assert len(sink.drain()) == 1
+
+
+def test_handle_publication_recorded_has_no_not_recorded_metric(
+    post: Any, signed: Any, sink: Any, outcome_documents: Callable[[], list[dict[str, Any]]]
+) -> None:
+    assert post(signed(BODY))[0] == 200
+    [line] = [d for d in outcome_documents() if "_aws" in d]
+    assert line["recorded"] is True
+    assert "PublishedNotRecorded" not in line
 
 
 def test_handle_publish_failure_releases_the_claim_and_answers_503(

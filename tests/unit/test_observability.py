@@ -25,7 +25,9 @@ from stack_webhook_fanout.observability import (
     INTERNAL_ERROR,
     METRICS_NAMESPACE,
     PUBLISHED,
+    PUBLISHED_NOT_RECORDED,
     PUBLISHED_TO_FALLBACK,
+    PUBLISHED_TO_FALLBACK_NOT_RECORDED,
     REJECTED,
     SECRET_NOT_CONFIGURED,
     SERVICE_NAME,
@@ -42,6 +44,11 @@ if TYPE_CHECKING:
 METRIC_SETS = {
     "published": (PUBLISHED, {"Received", "Published"}),
     "published_to_fallback": (PUBLISHED_TO_FALLBACK, {"Received", "Published", "PublishedToFallback"}),
+    "published_not_recorded": (PUBLISHED_NOT_RECORDED, {"Received", "Published", "PublishedNotRecorded"}),
+    "published_to_fallback_not_recorded": (
+        PUBLISHED_TO_FALLBACK_NOT_RECORDED,
+        {"Received", "Published", "PublishedToFallback", "PublishedNotRecorded"},
+    ),
     "duplicate": (DUPLICATE, {"Received", "Duplicate"}),
     "rejected": (REJECTED, {"Received", "Rejected", "RejectedByReason"}),
     "in_progress": (IN_PROGRESS, {"Received", "InProgress"}),

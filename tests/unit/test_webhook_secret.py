@@ -3,15 +3,17 @@ Secrets Manager. GetSecretValue calls are counted with a botocore ``before-call`
 
 from __future__ import annotations
 
+import contextlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.errors import DependencyError, SecretNotConfiguredError, SignatureError
 from stack_webhook_fanout.signature import SignatureVerifier
-from stack_webhook_fanout.webhook_secret import HOW_TO_SET, WebhookSecretSource, parse_secret_string
+from stack_webhook_fanout.webhook_secret import HOW_TO_ALLOW, HOW_TO_SET, WebhookSecretSource, parse_secret_string
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,24 +107,24 @@ def test_source_first_call_fetches_and_verifies(
     assert source.fetch_count == 1
 
 
-def test_source_is_cached_within_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+def test_source_is_cached_until_half_its_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
     # given a fetched secret
     first = source.verifier()
-    # when asked again and again until just before max age
+    # when asked again and again until just before half the max age (when it is read again)
     for _ in range(50):
-        clock.advance((MAX_AGE - 1) / 50)
+        clock.advance((MAX_AGE / 2 - 1) / 50)
         assert source.verifier() is first
     # then Secrets Manager was read once
     assert get_calls.count == 1
 
 
-def test_source_refetches_after_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
+def test_source_reads_again_at_half_its_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
     source.verifier()
-    clock.advance(MAX_AGE)
+    clock.advance(MAX_AGE / 2)
     source.verifier()
     assert get_calls.count == 2
-    # and is cached again after that refetch
-    clock.advance(MAX_AGE - 1)
+    # and is cached again after that read
+    clock.advance(MAX_AGE / 2 - 1)
     source.verifier()
     assert get_calls.count == 2
 
@@ -199,60 +201,101 @@ def test_source_refresh_counts_against_max_age(source: WebhookSecretSource, cloc
     assert get_calls.count == 2
 
 
-@pytest.mark.parametrize(
-    "error",
-    [
-        EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
-        "InternalServiceError",
-        "ThrottlingException",
-        "AccessDeniedException",
-    ],
-)
-def test_source_keeps_the_stale_verifier_when_secrets_manager_fails(
+OUTAGES: list[Exception | str] = [
+    EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
+    ReadTimeoutError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
+    "InternalServiceError",
+    "ThrottlingException",
+]
+REFUSALS = ["AccessDeniedException", "DecryptionFailure", "InvalidRequestException", "ResourceNotFoundException"]
+
+
+@pytest.mark.parametrize("error", OUTAGES)
+def test_source_outage_keeps_the_cached_secret_until_its_max_age_then_fails_closed(
     source: WebhookSecretSource,
     secretsmanager: Any,
     clock: Any,
     webhook_secret: str,
     inject_fault: Callable[..., Any],
     make_client_error: Callable[..., Exception],
-    get_calls: Any,
     error: Exception | str,
 ) -> None:
-    # given a secret fetched once
+    # given a secret read successfully at t=0
+    read_at = clock.now
     first = source.verifier()
-    # when Secrets Manager fails after max age
+    # when Secrets Manager fails from then on
     failure = make_client_error(error, "GetSecretValue") if isinstance(error, str) else error
     fault = inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", failure)
-    clock.advance(MAX_AGE)
-    # then the cached verifier keeps serving, and so does a refresh after a failed verification
-    assert source.verifier() is first
-    clock.advance(INTERVAL)
-    assert source.refresh_after_failure() is None
-    assert accepts(source.verifier(), webhook_secret)
-    assert fault.raised == 2
-    # and once Secrets Manager is back, the next due fetch reads it again
+    # then the cached verifier keeps serving until just before the max age, read again once per interval
+    clock.advance(MAX_AGE / 2)
+    while clock.now < read_at + MAX_AGE - 1:
+        assert source.verifier() is first
+        clock.advance(1)
+    assert accepts(first, webhook_secret)
+    reads_within = math.ceil((MAX_AGE / 2 - 1) / INTERVAL)
+    assert fault.raised == reads_within
+    # and from the max age on every request fails closed, still reading at most once per interval
+    clock.advance(1)
+    for _ in range(3 * INTERVAL):
+        with pytest.raises(DependencyError) as raised:
+            source.verifier()
+        assert raised.value.service == "secretsmanager"
+        clock.advance(1)
+    assert fault.raised == reads_within + 3
+    # and once Secrets Manager is back, the next read allowed trusts the secret again
     fault.active = False
-    clock.advance(MAX_AGE)
-    source.verifier()
-    assert get_calls.count == 4
+    clock.advance(INTERVAL)
+    assert accepts(source.verifier(), webhook_secret)
 
 
-def test_source_failed_refetch_is_not_retried_on_every_request(
+@pytest.mark.parametrize("code", REFUSALS)
+def test_source_refused_read_revokes_the_cached_secret_at_once(
     source: WebhookSecretSource,
     secretsmanager: Any,
     clock: Any,
     inject_fault: Callable[..., Any],
     make_client_error: Callable[..., Exception],
+    get_calls: Any,
+    code: str,
+) -> None:
+    # given a cached secret, and then a read that is refused (denied, deleted, undecryptable)
+    source.verifier()
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", make_client_error(code, "GetSecretValue"))
+    # when the secret is read again (at half its max age, well inside it)
+    clock.advance(MAX_AGE / 2)
+    with pytest.raises(SecretNotConfiguredError) as raised:
+        source.verifier()
+    # then the cached verifier is gone at once, and the message says how to fix it (never a secret value)
+    assert HOW_TO_SET in str(raised.value) or HOW_TO_ALLOW in str(raised.value)
+    for _ in range(100):
+        with pytest.raises(SecretNotConfiguredError):
+            source.verifier()
+    # and the refusal is remembered for the interval instead of read again per request
+    assert get_calls.count == 2
+
+
+def test_source_flood_during_an_outage_reads_once_per_interval(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    clock: Any,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+    get_calls: Any,
 ) -> None:
     source.verifier()
-    fault = inject_fault(
+    inject_fault(
         secretsmanager, "secrets-manager", "GetSecretValue", make_client_error("InternalServiceError", "GetSecretValue")
     )
-    clock.advance(MAX_AGE)
-    for _ in range(100):
-        source.verifier()
-    # a failed refetch restarts the max-age period, so an outage costs one call per period, not one per request
-    assert fault.raised == 1
+    # a flood of 100 requests per second from half the max age, through the max age and 30 s past it
+    clock.advance(MAX_AGE / 2)
+    seconds = MAX_AGE // 2 + 30
+    for _ in range(seconds):
+        for _ in range(100):
+            with contextlib.suppress(DependencyError):
+                source.verifier()
+        clock.advance(1)
+    # one read per interval, not one per request
+    assert get_calls.count == 1 + seconds // INTERVAL
 
 
 @pytest.mark.parametrize(
@@ -263,7 +306,7 @@ def test_source_failed_refetch_is_not_retried_on_every_request(
             "EndpointConnectionError",
         ),
         ("InternalServiceError", "InternalServiceError"),
-        ("AccessDeniedException", "AccessDeniedException"),
+        ("ThrottlingException", "ThrottlingException"),
     ],
 )
 def test_source_without_cache_raises_dependency_error(
@@ -365,12 +408,79 @@ def test_source_counts_ignored_entries(secretsmanager: Any, clock: Any) -> None:
     assert source.last_ignored_entries == 2
 
 
-def test_source_rotation_to_placeholder_keeps_the_working_secret(
+@pytest.mark.parametrize("revoked", ["REVOKED", "REPLACE_ME whsec_", "whsec_!!!!"])
+def test_source_value_without_a_usable_entry_revokes_the_cached_secret(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    secret_arn: str,
+    clock: Any,
+    revoked: str,
+) -> None:
+    # given a working cached secret, then the operator replaces the value with one holding no usable whsec_ entry
+    source.verifier()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=revoked)
+    # when it is read again
+    clock.advance(MAX_AGE / 2)
+    # then the old secret is dropped at once: not configured, with how to set it, and not the stored value
+    with pytest.raises(SecretNotConfiguredError) as raised:
+        source.verifier()
+    assert HOW_TO_SET in str(raised.value)
+    assert revoked not in str(raised.value)
+
+
+def test_source_revoked_by_deleting_the_secret(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any
+) -> None:
+    source.verifier()
+    secretsmanager.delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
+    clock.advance(MAX_AGE / 2)
+    with pytest.raises(SecretNotConfiguredError):
+        source.verifier()
+
+
+def test_source_revoked_when_a_failed_verification_reads_it_early(
+    source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any
+) -> None:
+    # a forged or newly signed delivery makes the source read early; that read finds the secret revoked
+    source.verifier()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REVOKED")
+    clock.advance(INTERVAL)
+    with pytest.raises(SecretNotConfiguredError):
+        source.refresh_after_failure()
+    with pytest.raises(SecretNotConfiguredError):
+        source.verifier()
+
+
+def test_source_outage_during_a_failed_verification_refresh_keeps_the_secret(
+    source: WebhookSecretSource,
+    secretsmanager: Any,
+    clock: Any,
+    inject_fault: Callable[..., Any],
+    make_client_error: Callable[..., Exception],
+) -> None:
+    first = source.verifier()
+    inject_fault(
+        secretsmanager, "secrets-manager", "GetSecretValue", make_client_error("ThrottlingException", "GetSecretValue")
+    )
+    clock.advance(INTERVAL)
+    assert source.refresh_after_failure() is None
+    assert source.verifier() is first
+
+
+def test_source_rotation_old_and_new_then_new_alone(
     source: WebhookSecretSource, secretsmanager: Any, secret_arn: str, clock: Any, webhook_secret: str
 ) -> None:
-    # an operator overwrites the value with something unusable: the source keeps the last good secret
-    first = source.verifier()
-    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REPLACE_ME")
-    clock.advance(MAX_AGE)
-    assert source.verifier() is first
-    assert accepts(first, webhook_secret)
+    rotated = new_secret()
+    assert accepts(source.verifier(), webhook_secret)
+    # the rotation starts: both values
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=f"{webhook_secret} {rotated}")
+    clock.advance(MAX_AGE / 2)
+    during = source.verifier()
+    assert accepts(during, webhook_secret)
+    assert accepts(during, rotated)
+    # and ends: the new one alone; the old one stops verifying at the next read
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString=rotated)
+    clock.advance(MAX_AGE / 2)
+    after = source.verifier()
+    assert accepts(after, rotated)
+    assert not accepts(after, webhook_secret)

@@ -1,7 +1,8 @@
 """Shared pieces of the benchmark scripts: paths, the emulator process, the function's environment, statistics.
 
-Only the orchestrator (``run.py``) and the child scripts that run after their clock has stopped import this module:
-the cold-start child (``cold_child.py``) must not, because everything it imports counts against the variant it times.
+Only the orchestrator (``run.py``, ``measure.py``, ``report.py``) and the child scripts that run after their clock
+has stopped import this module: the cold-start child (``cold_child.py``) must not, because everything it imports
+counts against the variant it times.
 """
 
 from __future__ import annotations

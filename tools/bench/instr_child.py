@@ -1,6 +1,6 @@
 """Warm path in instructions, for a figure the machine's noise cannot move: ``instr_child.py <job.json>``.
 
-Run by ``run.py --instructions`` under ``valgrind --tool=callgrind --collect-atstart=no
+Run by ``measure.py`` (``make bench``) under ``valgrind --tool=callgrind --collect-atstart=no
 --toggle-collect=functools_reduce``: callgrind counts only the instructions executed inside ``functools.reduce``, and
 the measured loop is the only thing this script runs through ``reduce``. The setup is ``warm_child.py``'s (the same
 ``before-call`` answers, the same recorded calls); ``loop`` picks what runs per event:

@@ -337,7 +337,7 @@ def provision(
     names = resource_names(name_prefix)
     secret_value = new_secret() if secret_value is None else secret_value
 
-    _create_table(emulator_client("dynamodb", endpoint_url, region), names.table, table)
+    create_table(emulator_client("dynamodb", endpoint_url, region), names.table, table)
     secret_arn = _create_secret(emulator_client("secretsmanager", endpoint_url, region), names.secret, secret_value)
     sns = emulator_client("sns", endpoint_url, region)
     topic_arns = {t: sns.create_topic(Name=name)["TopicArn"] for t, name in names.topics.items()}
@@ -354,7 +354,8 @@ def provision(
     )
 
 
-def _create_table(client: DynamoDBClient, name: str, table: TableDefinition) -> None:
+def create_table(client: DynamoDBClient, name: str, table: TableDefinition) -> None:
+    """Create a pay-per-request table (unless it exists) with the template's key schema and TTL attribute."""
     with contextlib.suppress(client.exceptions.ResourceInUseException):  # provisioned before on this emulator
         client.create_table(
             TableName=name,

@@ -117,6 +117,10 @@ class LocalGateway(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    # The listen backlog (socketserver's default is 5). A burst of deliveries connects faster than the one accepting
+    # thread takes connections: with 5, some of 50 concurrent connections were reset. The kernel caps it at
+    # net.core.somaxconn (4096 on current Linux).
+    request_queue_size = 1024
 
     def __init__(
         self,
