@@ -37,8 +37,8 @@ def group_alive(pgid: int) -> bool:
 
 
 def processes_working_in(folder: Path) -> list[int]:
-    """Ids of the processes whose working directory is inside ``folder`` (the execution environments run in the
-    function's task root, in sessions of their own)."""
+    """Ids of the processes whose working directory is inside ``folder`` (the execution environments, RIE and the
+    runtime it starts, run in the function's task root)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -217,15 +216,14 @@ class ExecutionEnvironment:
         return self._process.pid
 
     def start(self, *, timeout_seconds: float = 10) -> None:
-        """Start RIE (in a session of its own, so that stopping it stops the runtime it started) and wait until it
-        listens."""
+        """Start RIE and wait until it listens. It stays in this process's group, as the emulator does: a terminal's
+        Ctrl-C reaches it, and a group kill leaves nothing behind (RIE and the runtime it starts)."""
         self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: RIE, an interpreter, the deployed handler
             self._argv,
             cwd=self.function.task_root,
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_seconds
         while True:
@@ -260,15 +258,15 @@ class ExecutionEnvironment:
         return result
 
     def stop(self) -> None:
-        """Stop RIE and the runtime by their process group (SIGTERM, then SIGKILL after 5 s)."""
+        """Stop RIE by its pid (SIGTERM, then SIGKILL after 5 s); on SIGTERM it kills the runtime it started."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.wait(timeout=5)
 
 
@@ -353,7 +351,7 @@ class FunctionPool:
         return environment
 
     def close(self) -> None:
-        """Stop every environment (by process group) and close the log."""
+        """Stop every environment (by pid) and close the log."""
         with self._condition:
             self._closed = True
             environments, self._all, self._idle = list(self._all), [], []
