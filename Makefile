@@ -33,7 +33,7 @@ export LAMBDA_PYTHON = $(abspath $(LAMBDA_VENV))/bin/python
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 .PHONY: check-python
 check-python:
@@ -113,7 +113,7 @@ build: $(SAM_VENV)/.installed ## sam build (arm64 layer, no container needed)
 	$(SAM) build
 
 .PHONY: test
-test: install lint typecheck ## everything CI runs: lint, types, unit, integration and template tests
+test: install lint typecheck ## everything CI runs: install, lint, types, then every test tier
 	$(VENV)/bin/pytest
 
 .PHONY: test-unit
@@ -128,7 +128,7 @@ DEV_OUTPUTS ?= .local/outputs.json
 export DEV_OUTPUTS
 
 .PHONY: dev
-dev: $(VENV)/.installed ## run the product locally: emulator + real handler on http://127.0.0.1:$${DEV_PORT:-3000}/webhooks/stack
+dev: $(VENV)/.installed ## run the product locally: emulator + real handler on http://127.0.0.1:3000/webhooks/stack (DEV_PORT)
 	$(PY) tools/dev.py
 
 .PHONY: dev-lambda

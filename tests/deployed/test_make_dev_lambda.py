@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, planned_stack
+from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
 from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.deployed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def processes_working_in(folder: Path) -> list[int]:
@@ -52,18 +45,18 @@ def processes_working_in(folder: Path) -> list[int]:
 
 
 class DevLambda:
-    def __init__(self, process: subprocess.Popen[bytes], outputs_path: Path, log_path: Path, env: dict[str, str]):
-        self.process = process
+    def __init__(self, job: MakeJob, outputs_path: Path) -> None:
+        self.job = job
+        self.process = job.process
         self.outputs_path = outputs_path
-        self.log_path = log_path
-        self.env = env
+        self.env = job.env
 
     @property
     def outputs(self) -> dict[str, object]:
         return json.loads(self.outputs_path.read_text())  # type: ignore[no-any-return]
 
     def console(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.job.output()
 
 
 @pytest.fixture(scope="module")
@@ -79,25 +72,13 @@ def dev_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLambda]:
         # A profile that does not exist: if anything used it instead of the emulator, calls would fail.
         "AWS_PROFILE": "no-such-profile-for-make-dev-lambda",
     }
-    log_path = outputs_path.with_name("console.log")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "dev-lambda"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 300
-    while not outputs_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"make dev-lambda did not become ready:\n{log_path.read_text(errors='replace')}")
-        time.sleep(0.2)
-    yield DevLambda(process, outputs_path, log_path, env)
-    if group_alive(process.pid):
-        os.killpg(process.pid, signal.SIGKILL)
+    job = MakeJob("dev-lambda", cwd=REPO_ROOT, env=env, stdout_path=outputs_path.with_name("console.log"))
+    try:
+        job.wait_until(outputs_path, timeout_seconds=300)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield DevLambda(job, outputs_path)
+    job.kill()
 
 
 def test_outputs_file_has_exactly_make_devs_keys(dev_lambda: DevLambda) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, drain, subscribe_queue
+from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
 from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
 from stack_webhook_fanout.devkit.signing import sign_headers
@@ -42,20 +42,15 @@ OUTPUT_KEYS = {
 }
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 class Dev:
-    def __init__(self, process: subprocess.Popen[bytes], outputs_path: Path, env: dict[str, str]) -> None:
-        self.process = process
+    """A running `make dev` and what it wrote: its outputs file, its console and the function's log file."""
+
+    def __init__(self, job: MakeJob, outputs_path: Path) -> None:
+        self.job = job
+        self.process = job.process
         self.outputs_path = outputs_path
-        self.env = env
-        self.console = outputs_path.with_name("dev.log")  # what the terminal would show (stdout and stderr)
+        self.env = job.env
+        self.console = job.stdout_path  # what the terminal would show (stdout and stderr)
         self.function_log = outputs_path.with_name("function.log")
 
     @property
@@ -76,11 +71,7 @@ class Dev:
 
     def stop(self) -> None:
         """Ctrl-C, as a terminal sends it: SIGINT to the process group; wait until every process has gone."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        deadline = time.monotonic() + 30
-        while group_alive(self.process.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        self.process.wait(timeout=5)
+        self.job.interrupt()
 
 
 def start_make_dev(directory: Path, *make_variables: str) -> Dev:
@@ -95,23 +86,14 @@ def start_make_dev(directory: Path, *make_variables: str) -> Dev:
         "AWS_PROFILE": "no-such-profile-for-make-dev",
     }
     env.pop("DEV_LOGS", None)
-    console = outputs_path.with_name("dev.log")
-    with console.open("wb") as log:
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "dev", *make_variables],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 120
-    while not outputs_path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"make dev did not become ready:\n{console.read_text(errors='replace')}")
-        time.sleep(0.2)
-    return Dev(process, outputs_path, env)
+    job = MakeJob(
+        "dev", cwd=REPO_ROOT, env=env, stdout_path=outputs_path.with_name("dev.log"), make_variables=make_variables
+    )
+    try:
+        job.wait_until(outputs_path)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    return Dev(job, outputs_path)
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +101,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     """One `make dev` shared by this module's tests; the last test stops it with SIGINT."""
     running = start_make_dev(tmp_path_factory.mktemp("dev"))
     yield running
-    if group_alive(running.process.pid):
-        os.killpg(running.process.pid, signal.SIGKILL)
+    running.job.kill()
 
 
 def wait_for_line(path: Path, text: str, timeout_seconds: float = 15) -> str:

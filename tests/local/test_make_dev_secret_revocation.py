@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, drain, subscribe_queue
+from stack_webhook_fanout.devkit.make_job import MakeJob
 from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.samples import sample_body
 from stack_webhook_fanout.devkit.signing import sign_headers
@@ -41,31 +40,15 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
         "SECRET_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
         "SECRET_REFRESH_INTERVAL_SECONDS": "1",
     }
-    log_path = outputs_path.with_name("dev.log")
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            ["make", "--no-print-directory", "dev"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    job = MakeJob("dev", cwd=REPO_ROOT, env=env, stdout_path=outputs_path.with_name("dev.log"))
     try:
-        deadline = time.monotonic() + 120
-        while not outputs_path.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"make dev did not become ready:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.2)
+        job.wait_until(outputs_path)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield json.loads(outputs_path.read_text())
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        job.stop()
 
 
 def post(url: str, secret: str, event_type: str) -> tuple[int, dict[str, object]]:

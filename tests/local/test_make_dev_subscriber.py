@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stack_webhook_fanout.devkit import cfn_template
+from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
 from stack_webhook_fanout.devkit.moto_server import free_port
 from stack_webhook_fanout.devkit.subscriber_stack import resolved_filter_policy
 
@@ -25,34 +25,6 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBER_TEMPLATE = REPO_ROOT / "examples" / "subscriber" / "template.yaml"
 PERSONAL_DATA = ("jane@example.com", "jane@gmail.com", "Jane Doe", "Jane Q. Doe")
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C as a terminal sends it; SIGKILL only if the group outlives 30 s."""
-    if group_alive(process.pid):
-        os.killpg(process.pid, signal.SIGINT)
-    deadline = time.monotonic() + 30
-    while group_alive(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if group_alive(process.pid):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
-
-
-def wait_for(path: Path, text: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not (path.exists() and text in path.read_text(errors="replace")):
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"{text!r} never appeared in {path.name}:\n{path.read_text(errors='replace')}")
-        time.sleep(0.2)
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:
@@ -72,41 +44,24 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         "DEV_SUBSCRIBER_VISIBILITY": "2",
         "AWS_PROFILE": "no-such-profile-for-make-dev",
     }
-    with (directory / "dev.log").open("wb") as log:
-        dev = subprocess.Popen(
-            ["make", "--no-print-directory", "dev"],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    dev = MakeJob("dev", cwd=REPO_ROOT, env=environment, stdout_path=directory / "dev.log")
     try:
-        deadline = time.monotonic() + 120
-        while not outputs_path.exists():
-            if dev.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"make dev did not become ready:\n{(directory / 'dev.log').read_text(errors='replace')}")
-            time.sleep(0.2)
+        dev.wait_until(outputs_path)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield environment
     finally:
-        stop_group(dev)
+        dev.stop()
 
 
 def test_make_dev_subscriber_processes_each_event_of_send_all_once(env: dict[str, str]) -> None:
     # given: the subscriber running beside make dev, its handler's log lines on stdout
     directory = Path(env["DEV_OUTPUTS"]).parent
     out, err = directory / "subscriber.out", directory / "subscriber.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        subscriber = subprocess.Popen(
-            ["make", "--no-print-directory", "dev-subscriber"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
+    subscriber = MakeJob("dev-subscriber", cwd=REPO_ROOT, env=env, stdout_path=out, stderr_path=err)
     try:
-        wait_for(err, "the example subscriber is consuming", subscriber)
+        subscriber.wait_until("the example subscriber is consuming")
 
         # when: one sample of every type is sent through the local endpoint
         sent = subprocess.run(
@@ -139,8 +94,11 @@ def test_make_dev_subscriber_processes_each_event_of_send_all_once(env: dict[str
         assert processed == expected
         assert not any(secret in out.read_text() for secret in PERSONAL_DATA)
     finally:
-        stop_group(subscriber)
+        stopped_by_ctrl_c = subscriber.interrupt()
+        if not stopped_by_ctrl_c:
+            subscriber.kill()
 
     # and: Ctrl-C stopped it and everything it started
+    assert stopped_by_ctrl_c
     assert not group_alive(subscriber.pid)
     assert "stopped" in err.read_text()
