@@ -22,9 +22,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# tools/dev.py, beside this file: one console and one outputs file for both ways of running locally.
-from dev import say, scrub_aws_environment, subscribe_viewer, watch_deliveries, write_outputs
-
+from stack_webhook_fanout.devkit.dev_console import (
+    say,
+    scrub_aws_environment,
+    subscribe_viewer,
+    watch_deliveries,
+    write_outputs,
+)
 from stack_webhook_fanout.devkit.emulator import DEFAULT_AWS_PORT, emulator_session
 from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, download_function
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stack_webhook_fanout.devkit.dev_console import say
 from stack_webhook_fanout.devkit.emulator import LocalStack
 from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.devkit.sqs_event_source import SqsEventSource
@@ -41,10 +42,6 @@ class ConsumerContext(LocalContext):
 
     function_name = f"{NAME}-consumer"
     invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}-consumer"
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def use_emulator_only(environment: dict[str, str]) -> None:
