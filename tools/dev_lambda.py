@@ -30,7 +30,7 @@ from stack_webhook_fanout.devkit.dev_console import (
     write_outputs,
 )
 from stack_webhook_fanout.devkit.emulator import DEFAULT_AWS_PORT, emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, download_function
+from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, download_function, lambda_python
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body
 from stack_webhook_fanout.devkit.moto_server import MotoServer
 from stack_webhook_fanout.devkit.sam_deploy import (
@@ -52,14 +52,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-
-
-def lambda_python() -> Path:
-    """The interpreter of the Lambda runtime's stand-in (``.venv-lambda``: boto3 and awslambdaric only)."""
-    path = Path(os.environ.get("LAMBDA_PYTHON") or REPO_ROOT / ".venv-lambda" / "bin" / "python")
-    if not path.is_file():
-        raise DeployError(f"no Lambda runtime interpreter at {path}: run `make install` (or set LAMBDA_PYTHON)")
-    return path
 
 
 def main() -> int:
@@ -93,9 +85,9 @@ def main() -> int:
     watcher: threading.Thread | None = None
     try:
         sam = SamCli.find(REPO_ROOT)
-        python = lambda_python()
+        python = lambda_python(REPO_ROOT)
         emulator = MotoServer(aws_port, log_path=outputs_path.parent / "moto_server.log", sam_python=sam.python)
-    except DeployError as exc:
+    except (DeployError, FileNotFoundError) as exc:
         say(str(exc))
         return 1
     try:

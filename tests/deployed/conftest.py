@@ -8,7 +8,6 @@ what it deployed and send requests through it. Everything started here is stoppe
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import DeployedFunction, FunctionPool, download_function
+from stack_webhook_fanout.devkit.lambda_runtime import DeployedFunction, FunctionPool, download_function, lambda_python
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout.devkit.moto_server import MotoServer, free_port, process_gone
 from stack_webhook_fanout.devkit.sam_deploy import (
@@ -34,14 +33,6 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "stack-webhook-fanout-deployed-tier"
 REGION = "us-east-1"
-
-
-def lambda_python() -> Path:
-    """The Lambda runtime's stand-in interpreter (``$LAMBDA_PYTHON`` or ``.venv-lambda``); fail, never skip."""
-    path = Path(os.environ.get("LAMBDA_PYTHON") or REPO_ROOT / ".venv-lambda" / "bin" / "python")
-    if not path.is_file():
-        pytest.fail(f"no Lambda runtime interpreter at {path}: run `make install` (or set LAMBDA_PYTHON)")
-    return path
 
 
 @dataclass
@@ -69,7 +60,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         sam = SamCli.find(REPO_ROOT)
     except RuntimeError as exc:
         pytest.fail(str(exc))
-    python = lambda_python()
+    try:
+        python = lambda_python(REPO_ROOT)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
     emulator = MotoServer(log_path=work_dir / "moto_server.log", sam_python=sam.python)
     pool: FunctionPool | None = None
     gateway: LocalGateway | None = None

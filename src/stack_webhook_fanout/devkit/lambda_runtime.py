@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -37,13 +38,21 @@ from .moto_server import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from pathlib import Path
 
 HOST: Final = "127.0.0.1"
 #: Where RIE takes invokes (the path of Lambda's Invoke API for the one function it serves).
 INVOKE_PATH: Final = "/2015-03-31/functions/function/invocations"
 #: The interpreter folder name Lambda's python3.13 layers use under ``/opt/python/lib``.
 _RUNTIME_PYTHON: Final = "python3.13"
+
+
+def lambda_python(repo_root: Path) -> Path:
+    """The interpreter of the Lambda runtime's stand-in: ``$LAMBDA_PYTHON``, else ``.venv-lambda`` (boto3 and
+    awslambdaric only, made by ``make install``). Raises FileNotFoundError saying how to get it."""
+    path = Path(os.environ.get("LAMBDA_PYTHON") or repo_root / ".venv-lambda" / "bin" / "python")
+    if not path.is_file():
+        raise FileNotFoundError(f"no Lambda runtime interpreter at {path}: run `make install` (or set LAMBDA_PYTHON)")
+    return path
 
 
 class FunctionError(RuntimeError):
