@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,16 @@ def test_an_environment_is_reinstalled_when_a_file_that_decides_it_changes(stamp
     )
     assert "venv --clear" in result.stdout, result.stdout
     assert "pip install" in result.stdout, result.stdout
+
+
+def test_the_build_backend_is_pinned_exactly() -> None:
+    # pip builds the package (editable install, the layer's and the subscriber's sam build) in an isolated environment
+    # that no lock constrains: the backend must be pinned where pip reads it
+    requires = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    assert requires
+    for line in requires:
+        specifiers = list(Requirement(line).specifier)
+        assert [s.operator for s in specifiers] == ["=="], line
 
 
 def test_a_fresh_resolution_of_the_dev_install_under_the_lock_is_the_lock(tmp_path: Path) -> None:
