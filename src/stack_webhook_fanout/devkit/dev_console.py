@@ -1,0 +1,80 @@
+"""What every local command (make dev, make dev-lambda, make dev-subscriber) shares: the readable console, the
+safety that keeps it off real AWS accounts, the delivery viewer and the outputs file. Development only."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .emulator import drain
+
+if TYPE_CHECKING:
+    import threading
+    from pathlib import Path
+
+    from .emulator import LocalStack
+
+# Anything a user configured that could point boto3 at a real account is removed from this process.
+AWS_VARIABLES_TO_DROP = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+def say(line: str) -> None:
+    # One write per line: print() writes the text and the newline separately, and the request and delivery threads
+    # then interleave into one line.
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def scrub_aws_environment() -> None:
+    """Drop whatever the user configured for real AWS from this process and its children (the emulator too,
+    which uses botocore itself): no profile, no config or credentials file, no instance metadata."""
+    for name in AWS_VARIABLES_TO_DROP:
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+def subscribe_viewer(stack: LocalStack) -> str:
+    """A queue subscribed to every topic WITHOUT raw delivery: each message then says which topic it came from."""
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    queue_url = sqs.create_queue(QueueName="dev-fanout-view")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for topic_arn in stack.all_topic_arns:
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+def watch_deliveries(stack: LocalStack, queue_url: str, stop: threading.Event) -> None:
+    """Print one line per message delivered to any topic: type, event id, topic."""
+    while not stop.is_set():
+        try:
+            messages = drain(queue_url, stack=stack, wait_seconds=1)
+        except Exception as exc:  # the emulator is going away during shutdown
+            if not stop.is_set():
+                say(f"watcher: {type(exc).__name__}")
+            return
+        for message in messages:
+            envelope = json.loads(message.body)
+            attributes = {k: v.get("Value", "") for k, v in envelope.get("MessageAttributes", {}).items()}
+            topic = str(envelope.get("TopicArn", "")).rsplit(":", 1)[-1]
+            say(f"  delivered  {attributes.get('event_type', '?'):28} {attributes.get('event_id', '?')}  -> {topic}")
+
+
+def write_outputs(path: Path, outputs: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(outputs, indent=2) + "\n")
+    os.chmod(temporary, 0o600)  # it holds the webhook secret
+    temporary.replace(path)
