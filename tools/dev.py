@@ -19,30 +19,31 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stack_webhook_fanout.devkit.dev_console import (
+    LocalSettings,
+    print_request,
     say,
     scrub_aws_environment,
+    serve_until_stopped,
+    stop_on_signals,
     subscribe_viewer,
     watch_deliveries,
     write_outputs,
 )
 from stack_webhook_fanout.devkit.emulator import (
-    DEFAULT_AWS_PORT,
     LocalStack,
     provision,
 )
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body
+from stack_webhook_fanout.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout.devkit.moto_server import MotoServer
-from stack_webhook_fanout.webhook_secret import parse_secret_string
 
 if TYPE_CHECKING:
-    from types import FrameType, ModuleType
+    from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -78,26 +79,19 @@ def load_handler() -> ModuleType:
 
 
 def main() -> int:
-    port = int(os.environ.get("DEV_PORT", "3000"))
-    aws_port = int(os.environ.get("DEV_AWS_PORT", str(DEFAULT_AWS_PORT)))
-    outputs_path = Path(os.environ.get("DEV_OUTPUTS", ".local/outputs.json"))
-    secret = os.environ.get("STACK_WEBHOOK_SECRET") or None
-    if secret is not None and not parse_secret_string(secret)[0]:
-        say("STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)")
+    try:
+        settings = LocalSettings.from_env()
+    except ValueError as exc:
+        say(str(exc))
         return 2
+    port, aws_port, outputs_path, secret = settings.port, settings.aws_port, settings.outputs_path, settings.secret
     logs_to = os.environ.get("DEV_LOGS") or "file"
     if logs_to not in ("file", "console"):
         say("DEV_LOGS must be 'file' (the function's JSON logs go to a file) or 'console'")
         return 2
     function_log = outputs_path.parent / "function.log" if logs_to == "file" else None
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
 
     scrub_aws_environment()
     outputs_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,13 +113,7 @@ def main() -> int:
         watcher = threading.Thread(target=watch_deliveries, args=(stack, queue_url, stop), daemon=True)
         watcher.start()
 
-        def on_response(event: dict[str, Any], result: dict[str, Any]) -> None:
-            answer = json_body(result) or {}
-            detail = answer.get("status") or answer.get("reason") or answer.get("error") or ""
-            event_id = event["headers"].get("svix-id") or event["headers"].get("webhook-id") or "-"
-            say(f"POST /webhooks/stack  {result.get('statusCode')} {detail:22} {event_id}")
-
-        gateway = LocalGateway(app.lambda_handler, host=HOST, port=port, on_response=on_response)
+        gateway = LocalGateway(app.lambda_handler, host=HOST, port=port, on_response=print_request)
         threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         stack = stack.with_webhook_url(gateway.url)
         write_outputs(outputs_path, stack.outputs())
@@ -142,11 +130,7 @@ def main() -> int:
             f"  function logs {where_logs_go}\n"
             "  send events   make send TYPE=user.created   |   make send-all\n"
         )
-        while not stop.wait(0.5):
-            if not emulator.running():
-                say("the emulator stopped; shutting down")
-                return 1
-        return 0
+        return serve_until_stopped(stop, emulator)
     finally:
         stop.set()
         if gateway is not None:

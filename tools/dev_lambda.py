@@ -15,23 +15,25 @@ Files under the outputs file's folder (``.local/`` by default): ``lambda/sam.log
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from stack_webhook_fanout.devkit.dev_console import (
+    LocalSettings,
+    print_request,
     say,
     scrub_aws_environment,
+    serve_until_stopped,
+    stop_on_signals,
     subscribe_viewer,
     watch_deliveries,
     write_outputs,
 )
-from stack_webhook_fanout.devkit.emulator import DEFAULT_AWS_PORT, emulator_session
+from stack_webhook_fanout.devkit.emulator import emulator_session
 from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, download_function, lambda_python
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway, json_body
+from stack_webhook_fanout.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout.devkit.moto_server import MotoServer
 from stack_webhook_fanout.devkit.sam_deploy import (
     DEFAULT_STACK_NAME,
@@ -44,10 +46,6 @@ from stack_webhook_fanout.devkit.sam_deploy import (
     stack_outputs,
 )
 from stack_webhook_fanout.devkit.signing import new_secret
-from stack_webhook_fanout.webhook_secret import parse_secret_string
-
-if TYPE_CHECKING:
-    from types import FrameType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -56,26 +54,19 @@ REGION = "us-east-1"
 
 def main() -> int:
     started = time.monotonic()
-    port = int(os.environ.get("DEV_PORT", "3000"))
-    aws_port = int(os.environ.get("DEV_AWS_PORT", str(DEFAULT_AWS_PORT)))
-    outputs_path = Path(os.environ.get("DEV_OUTPUTS", ".local/outputs.json"))
+    try:
+        settings = LocalSettings.from_env()
+    except ValueError as exc:
+        say(str(exc))
+        return 2
+    port, aws_port, outputs_path, secret = settings.port, settings.aws_port, settings.outputs_path, settings.secret
     concurrency_setting = os.environ.get("DEV_LAMBDA_CONCURRENCY", "4")
     if not concurrency_setting.isdigit() or int(concurrency_setting) < 1:
         say(f"DEV_LAMBDA_CONCURRENCY must be a whole number, 1 or more (not {concurrency_setting!r})")
         return 2
     concurrency = int(concurrency_setting)
-    secret = os.environ.get("STACK_WEBHOOK_SECRET") or None
-    if secret is not None and not parse_secret_string(secret)[0]:
-        say("STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)")
-        return 2
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = stop_on_signals()
 
     scrub_aws_environment()
     work_dir = outputs_path.parent / "lambda"
@@ -140,13 +131,7 @@ def main() -> int:
         watcher = threading.Thread(target=watch_deliveries, args=(stack, queue_url, stop), daemon=True)
         watcher.start()
 
-        def on_response(event: dict[str, Any], result: dict[str, Any]) -> None:
-            answer = json_body(result) or {}
-            detail = answer.get("status") or answer.get("reason") or answer.get("error") or answer.get("message") or ""
-            event_id = event["headers"].get("svix-id") or event["headers"].get("webhook-id") or "-"
-            say(f"POST /webhooks/stack  {result.get('statusCode')} {detail:22} {event_id}")
-
-        gateway = LocalGateway(pool, host=HOST, port=port, concurrent=True, on_response=on_response)
+        gateway = LocalGateway(pool, host=HOST, port=port, concurrent=True, on_response=print_request)
         threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         stack = stack.with_webhook_url(gateway.url)
         write_outputs(outputs_path, stack.outputs())
@@ -160,11 +145,7 @@ def main() -> int:
             f"  outputs       {outputs_path}  (topic ARNs, table, and the webhook secret)\n"
             "  send events   make send TYPE=user.created   |   make send-all\n"
         )
-        while not stop.wait(0.5):
-            if not emulator.running():
-                say("the emulator stopped; shutting down")
-                return 1
-        return 0
+        return serve_until_stopped(stop, emulator)
     except DeployError as exc:
         say(str(exc))
         return 130 if stop.is_set() else 1

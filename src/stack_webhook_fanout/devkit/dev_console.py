@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .emulator import drain
+from ..webhook_secret import parse_secret_string
+from .emulator import DEFAULT_AWS_PORT, drain
+from .local_gateway import json_body
 
 if TYPE_CHECKING:
-    import threading
-    from pathlib import Path
+    from collections.abc import Mapping
+    from types import FrameType
 
     from .emulator import LocalStack
+    from .moto_server import MotoServer
 
 # Anything a user configured that could point boto3 at a real account is removed from this process.
 AWS_VARIABLES_TO_DROP = (
@@ -78,3 +85,59 @@ def write_outputs(path: Path, outputs: dict[str, Any]) -> None:
     temporary.write_text(json.dumps(outputs, indent=2) + "\n")
     os.chmod(temporary, 0o600)  # it holds the webhook secret
     temporary.replace(path)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """What every way of running the product locally reads from its environment."""
+
+    port: int
+    aws_port: int
+    outputs_path: Path
+    secret: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalSettings:
+        """``DEV_PORT`` (3000), ``DEV_AWS_PORT`` (4566), ``DEV_OUTPUTS`` (``.local/outputs.json``) and
+        ``STACK_WEBHOOK_SECRET`` (a fresh secret when unset); raises ValueError saying what is wrong."""
+        env = os.environ if env is None else env
+        secret = env.get("STACK_WEBHOOK_SECRET") or None
+        if secret is not None and not parse_secret_string(secret)[0]:
+            raise ValueError(
+                "STACK_WEBHOOK_SECRET must be a whsec_ value (the signing secret of a Stack webhook endpoint)"
+            )
+        return cls(
+            port=int(env.get("DEV_PORT", "3000")),
+            aws_port=int(env.get("DEV_AWS_PORT", str(DEFAULT_AWS_PORT))),
+            outputs_path=Path(env.get("DEV_OUTPUTS", ".local/outputs.json")),
+            secret=secret,
+        )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets, for the main loop to wind everything down in order."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
+def print_request(event: dict[str, Any], result: dict[str, Any]) -> None:
+    """The console line of one request: status, what the answer says, the svix-id."""
+    answer = json_body(result) or {}
+    detail = answer.get("status") or answer.get("reason") or answer.get("error") or answer.get("message") or ""
+    event_id = event["headers"].get("svix-id") or event["headers"].get("webhook-id") or "-"
+    say(f"POST /webhooks/stack  {result.get('statusCode')} {detail:22} {event_id}")
+
+
+def serve_until_stopped(stop: threading.Event, emulator: MotoServer) -> int:
+    """Wait for Ctrl-C; return 1 if the emulator goes away first."""
+    while not stop.wait(0.5):
+        if not emulator.running():
+            say("the emulator stopped; shutting down")
+            return 1
+    return 0
