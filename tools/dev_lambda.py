@@ -32,7 +32,7 @@ from stack_webhook_fanout.devkit.dev_console import (
     write_outputs,
 )
 from stack_webhook_fanout.devkit.emulator import emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, download_function, lambda_python
+from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, lambda_python
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout.devkit.moto_server import MotoServer
 from stack_webhook_fanout.devkit.sam_deploy import (
@@ -117,15 +117,16 @@ def main() -> int:
         put_webhook_secret(stack, stack.secret_value)
 
         lambda_client = emulator_session(REGION).client("lambda", endpoint_url=endpoint)
-        function = download_function(lambda_client, outputs["IngestFunctionName"], work_dir / "function")
-        pool = FunctionPool(
-            function,
+        pool = FunctionPool.deployed(
+            lambda_client,
+            outputs["IngestFunctionName"],
+            work_dir=work_dir,
             rie=sam.runtime_interface_emulator,
             python=python,
             endpoint_url=endpoint,
-            log_path=work_dir / f"{function.name}.log",
             max_environments=concurrency,
         )
+        function = pool.function
 
         queue_url = subscribe_viewer(stack)
         watcher = threading.Thread(target=watch_deliveries, args=(stack, queue_url, stop), daemon=True)

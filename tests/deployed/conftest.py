@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from stack_webhook_fanout.devkit.emulator import LocalStack, emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import DeployedFunction, FunctionPool, download_function, lambda_python
+from stack_webhook_fanout.devkit.lambda_runtime import DeployedFunction, FunctionPool, lambda_python
 from stack_webhook_fanout.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout.devkit.moto_server import MotoServer, free_port, process_gone
 from stack_webhook_fanout.devkit.sam_deploy import (
@@ -93,15 +93,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         outputs = stack_outputs(endpoint, STACK_NAME, REGION)
         stack = deployed_stack(outputs, endpoint_url=endpoint, region=REGION, secret_value="")
         lambda_client = emulator_session(REGION).client("lambda", endpoint_url=endpoint)
-        function = download_function(lambda_client, outputs["IngestFunctionName"], work_dir / "function")
-        pool = FunctionPool(
-            function,
+        pool = FunctionPool.deployed(
+            lambda_client,
+            outputs["IngestFunctionName"],
+            work_dir=work_dir,
             rie=sam.runtime_interface_emulator,
             python=python,
             endpoint_url=endpoint,
-            log_path=work_dir / f"{function.name}.log",
-            max_environments=4,
         )
+        function = pool.function
         gateway = LocalGateway(pool, port=free_port(), concurrent=True)
         threading.Thread(target=gateway.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         yield Deployed(endpoint, outputs, stack, function, pool, gateway.url, work_dir, sam, python)

@@ -307,6 +307,30 @@ class FunctionPool:
         self._all: list[ExecutionEnvironment] = []
         self._closed = False
 
+    @classmethod
+    def deployed(
+        cls,
+        lambda_client: Any,
+        function_name: str,
+        *,
+        work_dir: Path,
+        rie: Path,
+        python: Path,
+        endpoint_url: str,
+        max_environments: int = 4,
+    ) -> FunctionPool:
+        """The deployed function ``function_name``, downloaded into ``work_dir/function``, its Lambda lines logged to
+        ``work_dir/<name>.log``: what make dev-lambda and the deployed test tier serve."""
+        function = download_function(lambda_client, function_name, work_dir / "function")
+        return cls(
+            function,
+            rie=rie,
+            python=python,
+            endpoint_url=endpoint_url,
+            log_path=work_dir / f"{function.name}.log",
+            max_environments=max_environments,
+        )
+
     @property
     def environments_started(self) -> int:
         with self._condition:
