@@ -41,10 +41,11 @@ check-python:
 
 # Each environment is rebuilt from scratch (--clear) when a file that decides what it holds changes, so that it holds
 # exactly its lock: nothing left over from an earlier one. The lock constrains the editable install of .[dev].
-$(VENV)/.installed: pyproject.toml $(DEV_LOCK) | check-python
+$(VENV)/.installed: pyproject.toml tools/pyproject.toml $(DEV_LOCK) | check-python
 	$(PY313) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet -c $(DEV_LOCK) pip
 	$(PY) -m pip install --quiet -c $(DEV_LOCK) -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -e ./tools
 	touch $@
 
 $(SAM_VENV)/.installed: $(SAM_LOCK) | check-python

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.moto_server import MotoServer, process_gone
+from stack_webhook_fanout_tools.devkit.moto_server import MotoServer, process_gone
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

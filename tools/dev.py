@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack_webhook_fanout.devkit.dev_console import (
+from stack_webhook_fanout_tools.devkit.dev_console import (
     LocalSettings,
     print_request,
     say,
@@ -35,12 +35,12 @@ from stack_webhook_fanout.devkit.dev_console import (
     watch_deliveries,
     write_outputs,
 )
-from stack_webhook_fanout.devkit.emulator import (
+from stack_webhook_fanout_tools.devkit.emulator import (
     LocalStack,
     provision,
 )
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway
-from stack_webhook_fanout.devkit.moto_server import MotoServer
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout_tools.devkit.moto_server import MotoServer
 
 if TYPE_CHECKING:
     from types import ModuleType

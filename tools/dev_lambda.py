@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from stack_webhook_fanout.devkit.dev_console import (
+from stack_webhook_fanout_tools.devkit.dev_console import (
     LocalSettings,
     print_request,
     say,
@@ -31,11 +31,11 @@ from stack_webhook_fanout.devkit.dev_console import (
     watch_deliveries,
     write_outputs,
 )
-from stack_webhook_fanout.devkit.emulator import emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import FunctionPool, lambda_python
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway
-from stack_webhook_fanout.devkit.moto_server import MotoServer
-from stack_webhook_fanout.devkit.sam_deploy import (
+from stack_webhook_fanout_tools.devkit.emulator import emulator_session
+from stack_webhook_fanout_tools.devkit.lambda_runtime import FunctionPool, lambda_python
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout_tools.devkit.moto_server import MotoServer
+from stack_webhook_fanout_tools.devkit.sam_deploy import (
     DEFAULT_STACK_NAME,
     DeployError,
     SamCli,
@@ -45,7 +45,7 @@ from stack_webhook_fanout.devkit.sam_deploy import (
     sam_deploy,
     stack_outputs,
 )
-from stack_webhook_fanout.devkit.signing import new_secret
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

@@ -22,11 +22,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack_webhook_fanout.devkit.dev_console import say
-from stack_webhook_fanout.devkit.emulator import LocalStack
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.sqs_event_source import SqsEventSource
-from stack_webhook_fanout.devkit.subscriber_stack import provision_subscriber, subscriber_environment
+from stack_webhook_fanout_tools.devkit.dev_console import say
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.sqs_event_source import SqsEventSource
+from stack_webhook_fanout_tools.devkit.subscriber_stack import provision_subscriber, subscriber_environment
 
 if TYPE_CHECKING:
     from types import FrameType, ModuleType

@@ -33,9 +33,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack_webhook_fanout.devkit.emulator import NonLoopbackEndpointError, emulator_client
-from stack_webhook_fanout.errors import DependencyError
-from stack_webhook_fanout.replay import (
+from stack_webhook_fanout_tools.devkit.emulator import NonLoopbackEndpointError, emulator_client
+from stack_webhook_fanout_tools.replay import (
     OutputsError,
     ProgressBar,
     ReplaySummary,
@@ -48,10 +47,12 @@ from stack_webhook_fanout.replay import (
     parse_time,
 )
 
+from stack_webhook_fanout.errors import DependencyError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from stack_webhook_fanout.replay import ItemResult
+    from stack_webhook_fanout_tools.replay import ItemResult
 
 DEFAULT_RATE = 10.0
 

@@ -22,13 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stack_webhook_fanout.devkit.emulator import planned_stack
-from stack_webhook_fanout.devkit.samples import (
+from stack_webhook_fanout_tools.devkit.emulator import planned_stack
+from stack_webhook_fanout_tools.devkit.samples import (
     LOCAL_DEV_SECRET,
     SAMPLE_TYPES,
     resign_event,
     sample_api_event,
 )
+
 from stack_webhook_fanout.webhook_secret import parse_secret_string
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"

@@ -21,9 +21,10 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, drain
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
-from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, drain
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_body
+from stack_webhook_fanout_tools.devkit.signing import new_message_id, sign_headers
+
 from stack_webhook_fanout.webhook_secret import parse_secret_string
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit.emulator import LocalStack, emulator_session
-from stack_webhook_fanout.devkit.lambda_runtime import DeployedFunction, FunctionPool, lambda_python
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway
-from stack_webhook_fanout.devkit.moto_server import MotoServer, free_port, process_gone
-from stack_webhook_fanout.devkit.sam_deploy import (
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, emulator_session
+from stack_webhook_fanout_tools.devkit.lambda_runtime import DeployedFunction, FunctionPool, lambda_python
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout_tools.devkit.moto_server import MotoServer, free_port, process_gone
+from stack_webhook_fanout_tools.devkit.sam_deploy import (
     SamCli,
     deployed_stack,
     sam_build,

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 import pytest
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.cfn_template import function_environment, load_template, resources
+from stack_webhook_fanout_tools.devkit.emulator import drain, subscribe_queue
+from stack_webhook_fanout_tools.devkit.lambda_runtime import FunctionError, FunctionPool, download_function
+from stack_webhook_fanout_tools.devkit.sam_deploy import put_webhook_secret
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_body
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.cfn_template import function_environment, load_template, resources
-from stack_webhook_fanout.devkit.emulator import drain, subscribe_queue
-from stack_webhook_fanout.devkit.lambda_runtime import FunctionError, FunctionPool, download_function
-from stack_webhook_fanout.devkit.sam_deploy import put_webhook_secret
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .conftest import REPO_ROOT, STACK_NAME

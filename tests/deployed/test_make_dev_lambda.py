@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, planned_stack
+from stack_webhook_fanout_tools.devkit.make_job import MakeJob, group_alive
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, planned_stack
-from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 if TYPE_CHECKING:

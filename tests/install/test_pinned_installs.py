@@ -26,6 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_LOCK = REPO_ROOT / "requirements" / "dev.txt"
 LAYER_REQUIREMENTS = REPO_ROOT / "layers" / "dependencies" / "requirements.txt"
 OWN_PACKAGE = "stack-webhook-fanout"
+# The development-only tooling (tools/pyproject.toml), installed editable with no dependencies of its own.
+TOOLS_PACKAGE = "stack-webhook-fanout-tools"
 # The Lambda Python runtime ships these: the layer leaves them out.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer"}
 # Installed by the Makefile before the project, from the same lock: no package depends on it.
@@ -60,6 +62,7 @@ def environment_distributions(python: Path | str) -> dict[str, str]:
 def test_this_environment_holds_exactly_the_development_lock() -> None:
     installed = environment_distributions(sys.executable)
     assert installed.pop(OWN_PACKAGE) == importlib.metadata.version(OWN_PACKAGE)
+    assert installed.pop(TOOLS_PACKAGE) == importlib.metadata.version(TOOLS_PACKAGE)
     assert installed == pinned(DEV_LOCK), "run `make lock` after changing pyproject.toml, then reinstall"
 
 

@@ -12,8 +12,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
+from stack_webhook_fanout_tools.devkit.emulator import provision, subscribe_queue
 
-from stack_webhook_fanout.devkit.emulator import provision, subscribe_queue
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import FALLBACK, TEMPLATE_PATH, Deployment

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, QueueMessage, drain
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import resign_event
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, QueueMessage, drain
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import resign_event
+
 from stack_webhook_fanout.event_store import plain_item
 
 if TYPE_CHECKING:

@@ -7,10 +7,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.config import Settings
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.emulator import (
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.emulator import (
     DUMMY_ACCESS_KEY_ID,
     NonLoopbackEndpointError,
     drain,
@@ -21,6 +19,8 @@ from stack_webhook_fanout.devkit.emulator import (
     require_loopback_endpoint,
     subscribe_queue,
 )
+
+from stack_webhook_fanout.config import Settings
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import TEMPLATE_PATH
@@ -28,7 +28,7 @@ from .support import TEMPLATE_PATH
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from stack_webhook_fanout.devkit.emulator import LocalStack
+    from stack_webhook_fanout_tools.devkit.emulator import LocalStack
 
 OUTPUT_KEYS = {
     "WebhookUrl",

@@ -16,10 +16,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.emulator import planned_stack
-from stack_webhook_fanout.devkit.samples import (
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.emulator import planned_stack
+from stack_webhook_fanout_tools.devkit.samples import (
     LOCAL_DEV_SECRET,
     SAMPLE_TYPES,
     UNKNOWN_SAMPLE_TYPE,
@@ -27,6 +26,7 @@ from stack_webhook_fanout.devkit.samples import (
     sample_body,
     sample_data,
 )
+
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 from stack_webhook_fanout.events import parse_stack_event
 from stack_webhook_fanout.http_api import request_from_event

@@ -7,9 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.samples import (
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.samples import (
     OTHER_TEAM_ID,
     TEAM_ID,
     UNKNOWN_SAMPLE_TYPE,
@@ -17,7 +16,8 @@ from stack_webhook_fanout.devkit.samples import (
     event_body,
     resign_event,
 )
-from stack_webhook_fanout.devkit.signing import sign_headers
+from stack_webhook_fanout_tools.devkit.signing import sign_headers
+
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import FALLBACK, header, signed_event_file

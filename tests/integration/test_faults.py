@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import event_body, resign_event
 
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import event_body, resign_event
 from stack_webhook_fanout.event_store import Claim, EventStore
 
 from .support import header, signed_event_file, wait_past

@@ -6,10 +6,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.samples import event_body, sample_body
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.samples import event_body, sample_body
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES
 
 from .support import signed_event_file

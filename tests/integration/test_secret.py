@@ -8,9 +8,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.signing import new_secret
 from stack_webhook_fanout.observability import logger
 
 from .support import TEMPLATE_PATH, header, signed_event_file, wait_past

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, drain, subscribe_queue
+from stack_webhook_fanout_tools.devkit.make_job import MakeJob, group_alive
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_body
+from stack_webhook_fanout_tools.devkit.signing import sign_headers
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, drain, subscribe_queue
-from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_body
-from stack_webhook_fanout.devkit.signing import sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 if TYPE_CHECKING:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.emulator import LocalStack, drain, subscribe_queue
-from stack_webhook_fanout.devkit.make_job import MakeJob
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import sample_body
-from stack_webhook_fanout.devkit.signing import sign_headers
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, drain, subscribe_queue
+from stack_webhook_fanout_tools.devkit.make_job import MakeJob
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import sample_body
+from stack_webhook_fanout_tools.devkit.signing import sign_headers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

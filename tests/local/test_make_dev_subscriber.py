@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.make_job import MakeJob, group_alive
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.subscriber_stack import resolved_filter_policy
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.make_job import MakeJob, group_alive
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.subscriber_stack import resolved_filter_policy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

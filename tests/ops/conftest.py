@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from stack_webhook_fanout_tools.devkit.emulator import provision, subscribe_queue
 
-from stack_webhook_fanout.devkit.emulator import provision, subscribe_queue
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import FALLBACK, TEMPLATE_PATH, FedStack

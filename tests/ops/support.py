@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.emulator import LocalStack, QueueMessage, drain
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import sample_api_event, sample_body
-from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
-from stack_webhook_fanout.devkit.sqs_event_source import lambda_sqs_event
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, QueueMessage, drain
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import sample_api_event, sample_body
+from stack_webhook_fanout_tools.devkit.signing import new_message_id, sign_headers
+from stack_webhook_fanout_tools.devkit.sqs_event_source import lambda_sqs_event
+
 from stack_webhook_fanout.event_store import plain_item
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ print(json.dumps({
 
 def test_event_models_import_nothing_but_pydantic_from_the_package() -> None:
     # given: a fresh interpreter that parses a sample event with stack_webhook_fanout.events
-    from stack_webhook_fanout.devkit.samples import sample_body
+    from stack_webhook_fanout_tools.devkit.samples import sample_body
 
     result = subprocess.run(
         [sys.executable, "-c", PROBE],

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import sample_api_event
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 
 from stack_webhook_fanout import bootstrap, observability
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import sample_api_event
-from stack_webhook_fanout.devkit.signing import new_secret
 from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, TOPIC_LOGICAL_IDS
 from stack_webhook_fanout.signature import _REASONS

@@ -13,11 +13,8 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
-
-from stack_webhook_fanout import bootstrap
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.event_store import EventStore
-from stack_webhook_fanout.replay import (
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.replay import (
     ReplaySummary,
     ReplayTarget,
     Selection,
@@ -26,13 +23,16 @@ from stack_webhook_fanout.replay import (
     describe,
 )
 
+from stack_webhook_fanout import bootstrap
+from stack_webhook_fanout.event_store import EventStore
+
 from .support import FALLBACK
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from stack_webhook_fanout.devkit.emulator import QueueMessage
-    from stack_webhook_fanout.replay import ItemResult
+    from stack_webhook_fanout_tools.devkit.emulator import QueueMessage
+    from stack_webhook_fanout_tools.replay import ItemResult
 
     from .support import Delivery, FedStack
 

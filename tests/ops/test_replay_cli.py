@@ -12,9 +12,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.emulator import (
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.emulator import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
     LocalStack,
@@ -23,7 +22,8 @@ from stack_webhook_fanout.devkit.emulator import (
     provision,
     subscribe_queue,
 )
-from stack_webhook_fanout.devkit.signing import new_secret
+from stack_webhook_fanout_tools.devkit.signing import new_secret
+
 from stack_webhook_fanout.event_store import EventStore
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
 

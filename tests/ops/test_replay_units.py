@@ -8,10 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-
-from stack_webhook_fanout.devkit.samples import sample_body
-from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
-from stack_webhook_fanout.replay import (
+from stack_webhook_fanout_tools.devkit.samples import sample_body
+from stack_webhook_fanout_tools.replay import (
     OutputsError,
     ProgressBar,
     RecordState,
@@ -25,6 +23,8 @@ from stack_webhook_fanout.replay import (
     parse_time,
     plan_message,
 )
+
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC).timestamp()
 ARN = "arn:aws:sns:us-east-1:123456789012:"

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from jsonschema import Draft202012Validator
+from stack_webhook_fanout_tools.devkit.samples import sample_body
 
-from stack_webhook_fanout.devkit.samples import sample_body
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import REPO_ROOT, SCHEMA_TOOL, SCHEMAS_DIR

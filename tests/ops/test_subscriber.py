@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.subscriber_stack import (
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.subscriber_stack import (
     imported_event_type,
     provision_subscriber,
     resolved_filter_policy,
     subscriber_environment,
 )
+
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw, sqs_lambda_event
@@ -136,8 +136,7 @@ def test_subscriber_template_function_reports_batch_item_failures() -> None:
 def test_subscriber_template_idempotency_table_is_what_powertools_writes_encrypted_and_expiring() -> None:
     # given: the attribute names the example's persistence layer uses (Powertools' defaults)
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    from stack_webhook_fanout.devkit.emulator import emulator_session
+    from stack_webhook_fanout_tools.devkit.emulator import emulator_session
 
     client = emulator_session().client("dynamodb", endpoint_url="http://127.0.0.1:9")  # never called
     layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=client)
@@ -282,7 +281,7 @@ def test_subscriber_consumer_skips_a_replay_of_an_event_it_processed_in_the_same
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given: an event ingested, then replayed
-    from stack_webhook_fanout.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
+    from stack_webhook_fanout_tools.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
     queue_url, queue_arn = subscribe_as_the_template_does(fed_stack, monkeypatch)
     delivery = fed_stack.deliver("user.updated")

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.sqs_event_source import BatchOutcome, SqsEventSource, lambda_sqs_event
-from stack_webhook_fanout.devkit.subscriber_stack import LocalSubscriber, provision_subscriber, subscriber_environment
-from stack_webhook_fanout.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome, SqsEventSource, lambda_sqs_event
+from stack_webhook_fanout_tools.devkit.subscriber_stack import (
+    LocalSubscriber,
+    provision_subscriber,
+    subscriber_environment,
+)
+from stack_webhook_fanout_tools.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
 from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw
 

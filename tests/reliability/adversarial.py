@@ -21,9 +21,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.samples import sample_body, sample_data
-from stack_webhook_fanout.devkit.signing import new_message_id, new_secret
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.samples import sample_body, sample_data
+from stack_webhook_fanout_tools.devkit.signing import new_message_id, new_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from stack_webhook_fanout_tools.devkit.emulator import LocalStack, QueueMessage, drain, provision, subscribe_queue
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import resign_event, sample_api_event
 
-from stack_webhook_fanout.devkit.emulator import LocalStack, QueueMessage, drain, provision, subscribe_queue
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import resign_event, sample_api_event
 from stack_webhook_fanout.event_store import plain_item
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 

@@ -6,10 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.samples import event_body
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 from svix.webhooks import Webhook as SvixWebhook
-
-from stack_webhook_fanout.devkit.samples import event_body
-from stack_webhook_fanout.devkit.signing import new_secret
 
 from .adversarial import CORPUS, Case, Context, signed
 from .support import client_events, invoke, outcome, provision_deployment, wait_past

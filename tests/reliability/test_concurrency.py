@@ -7,8 +7,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from stack_webhook_fanout.devkit.samples import event_body
+from stack_webhook_fanout_tools.devkit.samples import event_body
 
 from .support import header, invoke, outcome, redeliver
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import event_body
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import event_body
 
 from .support import (
     FUNCTION_ERROR_STATUS,
@@ -40,7 +39,7 @@ from .support import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from stack_webhook_fanout.devkit.emulator import QueueMessage
+    from stack_webhook_fanout_tools.devkit.emulator import QueueMessage
 
     from .support import Deployment
 

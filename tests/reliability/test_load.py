@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout_tools.devkit.moto_server import free_port
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_data
+from stack_webhook_fanout_tools.devkit.signing import new_message_id, sign_headers
 
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway
-from stack_webhook_fanout.devkit.moto_server import free_port
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_data
-from stack_webhook_fanout.devkit.signing import new_message_id, sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .support import FALLBACK

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, event_body, sample_body, sample_data
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, event_body, sample_body, sample_data
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.event_store import Claim, EventStore
 from stack_webhook_fanout.observability import logger
 

@@ -27,13 +27,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from moto import mock_aws
+from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_data
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 from svix.webhooks import Webhook as SvixWebhook
 
 from stack_webhook_fanout.bootstrap import build_service
 from stack_webhook_fanout.config import Settings
-from stack_webhook_fanout.devkit import cfn_template
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_data
-from stack_webhook_fanout.devkit.signing import new_secret
 from stack_webhook_fanout.event_store import plain_item
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, topic_slug
 from stack_webhook_fanout.http_api import handle_http_event

@@ -7,8 +7,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.signing import new_secret
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 
 from .support import CallCounter, client_events, header, invoke, outcome, wait_past
 

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from stack_webhook_fanout.devkit.cfn_template import Template, load_template
+from stack_webhook_fanout_tools.devkit.cfn_template import Template, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"

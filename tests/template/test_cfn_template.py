@@ -7,8 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.cfn_template import (
+from stack_webhook_fanout_tools.devkit.cfn_template import (
     TemplateError,
     function_environment,
     load_template,
@@ -146,5 +145,5 @@ Resources:
 
 def test_importing_the_module_does_not_import_yaml() -> None:
     # the devkit must stay import-cheap; PyYAML is loaded only when a template is
-    code = "import sys, stack_webhook_fanout.devkit.cfn_template; sys.exit('yaml' in sys.modules)"
+    code = "import sys, stack_webhook_fanout_tools.devkit.cfn_template; sys.exit('yaml' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

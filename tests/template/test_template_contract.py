@@ -13,9 +13,7 @@ import tomllib
 from typing import Any
 
 import pytest
-
-from stack_webhook_fanout.config import Settings
-from stack_webhook_fanout.devkit.cfn_template import (
+from stack_webhook_fanout_tools.devkit.cfn_template import (
     Template,
     function_environment,
     properties,
@@ -24,6 +22,8 @@ from stack_webhook_fanout.devkit.cfn_template import (
     topic_logical_ids,
     ttl_attribute,
 )
+
+from stack_webhook_fanout.config import Settings
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
 from stack_webhook_fanout.webhook_secret import parse_secret_string
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.cfn_template import Template, properties
 
-from stack_webhook_fanout.devkit.cfn_template import Template, properties
 from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, TOPIC_LOGICAL_IDS
 
 from .conftest import transform

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from stack_webhook_fanout_tools.devkit.emulator import planned_stack, provision
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import UNKNOWN_SAMPLE_TYPE, sample_api_event
+from stack_webhook_fanout_tools.devkit.signing import new_message_id
 
 from stack_webhook_fanout import bootstrap
-from stack_webhook_fanout.devkit.emulator import planned_stack, provision
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import UNKNOWN_SAMPLE_TYPE, sample_api_event
-from stack_webhook_fanout.devkit.signing import new_message_id
 
 from .conftest import REPO_ROOT, TEMPLATE_PATH
 from .test_template_iam import as_list, function_statements
@@ -36,8 +36,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from botocore.model import OperationModel
-
-    from stack_webhook_fanout.devkit.cfn_template import Template
+    from stack_webhook_fanout_tools.devkit.cfn_template import Template
 
 pytestmark = [pytest.mark.template, pytest.mark.integration]
 

@@ -22,7 +22,7 @@ import pytest
 from .conftest import REPO_ROOT, TEMPLATE_PATH
 
 if TYPE_CHECKING:
-    from stack_webhook_fanout.devkit.cfn_template import Template
+    from stack_webhook_fanout_tools.devkit.cfn_template import Template
 
 pytestmark = pytest.mark.template
 

@@ -16,11 +16,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from stack_webhook_fanout_tools.devkit.apigw import http_api_event
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
 from stack_webhook_fanout.bootstrap import build_service
 from stack_webhook_fanout.config import Settings
-from stack_webhook_fanout.devkit.apigw import http_api_event
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, topic_slug
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from stack_webhook_fanout_tools.devkit.signing import new_secret
 
-from stack_webhook_fanout.devkit.signing import new_secret
 from stack_webhook_fanout.errors import BadRequestError
 from stack_webhook_fanout.event_parser import parse_event
 from stack_webhook_fanout.event_store import EventStore, plain_item

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 
 from stack_webhook_fanout.bootstrap import aws_session
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.observability import logger
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.observability import logger
 
 from .test_lambda_handler import load_app

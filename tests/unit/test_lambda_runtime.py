@@ -13,15 +13,14 @@ import zipfile
 from typing import TYPE_CHECKING
 
 import pytest
-
-from stack_webhook_fanout.devkit.emulator import NonLoopbackEndpointError
-from stack_webhook_fanout.devkit.lambda_runtime import (
+from stack_webhook_fanout_tools.devkit.emulator import NonLoopbackEndpointError
+from stack_webhook_fanout_tools.devkit.lambda_runtime import (
     DeployedFunction,
     download_artifact,
     extract_artifact,
     lambda_environment,
 )
-from stack_webhook_fanout.devkit.sam_deploy import localhost_endpoint, sam_environment
+from stack_webhook_fanout_tools.devkit.sam_deploy import localhost_endpoint, sam_environment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

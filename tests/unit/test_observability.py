@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import pytest
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 
 from stack_webhook_fanout import observability
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
 from stack_webhook_fanout.observability import (
     DEPENDENCY_FAILURE,
     DUPLICATE,

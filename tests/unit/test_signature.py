@@ -11,9 +11,9 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 from svix.webhooks import Webhook as SvixWebhook
 
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.errors import SignatureError
 from stack_webhook_fanout.signature import SignatureVerifier, standard_headers
 

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
+from stack_webhook_fanout_tools.devkit.signing import sign_headers
 from svix.webhooks import Webhook as SvixWebhook
 
-from stack_webhook_fanout.devkit.signing import sign_headers
 from stack_webhook_fanout.errors import SignatureError
 from stack_webhook_fanout.signature import SignatureVerifier
 

@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 import pytest
+from stack_webhook_fanout_tools.devkit.samples import USER_ID, sample_body
 
-from stack_webhook_fanout.devkit.samples import USER_ID, sample_body
 from stack_webhook_fanout.event_parser import parse_event
 from stack_webhook_fanout.events import TeamMembershipCreatedEvent, UserCreatedEvent
 from stack_webhook_fanout.sqs_records import InvalidStackMessageError, StackMessage, stack_message

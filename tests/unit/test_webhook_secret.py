@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
-from stack_webhook_fanout.devkit.signing import new_secret, sign_headers
 from stack_webhook_fanout.errors import DependencyError, SecretNotConfiguredError, SignatureError
 from stack_webhook_fanout.signature import SignatureVerifier
 from stack_webhook_fanout.webhook_secret import HOW_TO_ALLOW, HOW_TO_SET, WebhookSecretSource, parse_secret_string

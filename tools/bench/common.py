@@ -71,7 +71,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def moto_server(log_path: Path) -> Iterator[tuple[str, int]]:
     """The project's emulator (``devkit.moto_server``) on a free loopback port; yield (endpoint URL, pid)."""
-    from stack_webhook_fanout.devkit.moto_server import MotoServer
+    from stack_webhook_fanout_tools.devkit.moto_server import MotoServer
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with MotoServer(log_path=log_path) as server:

@@ -29,11 +29,11 @@ from collections import Counter
 from typing import Any
 
 from item_size import dynamodb_item_size
+from stack_webhook_fanout_tools.devkit.emulator import emulator_client
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_api_event
 
 from stack_webhook_fanout.bootstrap import aws_session
-from stack_webhook_fanout.devkit.emulator import emulator_client
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import SAMPLE_TYPES, sample_api_event
 from stack_webhook_fanout.observability import logger
 
 

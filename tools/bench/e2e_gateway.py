@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from stack_webhook_fanout.devkit.local_gateway import LocalGateway
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
 
 
 def main() -> None:

@@ -72,8 +72,8 @@ def run_workers(concurrency: int, jobs: list[Any], work: Any) -> tuple[float, li
 
 
 def gateway_jobs(job: dict[str, Any], count: int) -> tuple[list[Any], Any]:
-    from stack_webhook_fanout.devkit.samples import sample_body
-    from stack_webhook_fanout.devkit.signing import sign_headers
+    from stack_webhook_fanout_tools.devkit.samples import sample_body
+    from stack_webhook_fanout_tools.devkit.signing import sign_headers
 
     secret = os.environ[SECRET_ENV]
     body = sample_body(job["event_type"])
@@ -97,8 +97,7 @@ def gateway_jobs(job: dict[str, Any], count: int) -> tuple[list[Any], Any]:
 def direct_jobs(job: dict[str, Any], count: int) -> tuple[list[Any], Any]:
     import boto3
     from botocore.config import Config
-
-    from stack_webhook_fanout.devkit.signing import new_message_id
+    from stack_webhook_fanout_tools.devkit.signing import new_message_id
 
     config = Config(**job["client_config"])
     clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns", "secretsmanager")}

@@ -25,11 +25,11 @@ import sys
 from typing import Any
 
 from botocore.config import Config
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import sample_api_event
 from warm_child import Answers
 
 from stack_webhook_fanout.bootstrap import aws_session
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import sample_api_event
 
 
 def main() -> None:

@@ -29,8 +29,7 @@ from common import (
     run_json,
     stop_process,
 )
-
-from stack_webhook_fanout.devkit.samples import sample_api_event
+from stack_webhook_fanout_tools.devkit.samples import sample_api_event
 
 if TYPE_CHECKING:
     from pathlib import Path

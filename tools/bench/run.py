@@ -51,8 +51,7 @@ from measure import (
     measure_warm,
 )
 from report import figures, report
-
-from stack_webhook_fanout.devkit.emulator import provision
+from stack_webhook_fanout_tools.devkit.emulator import provision
 
 
 def machine() -> str:

@@ -35,10 +35,10 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.samples import sample_api_event
 
 from stack_webhook_fanout.bootstrap import aws_session
-from stack_webhook_fanout.devkit.local_gateway import LocalContext
-from stack_webhook_fanout.devkit.samples import sample_api_event
 from stack_webhook_fanout.observability import logger
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from ..event_types import FALLBACK_TOPIC_LOGICAL_ID, TOPIC_LOGICAL_IDS
+from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, TOPIC_LOGICAL_IDS
+
 from .emulator import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -94,7 +95,7 @@ def sam_environment(endpoint_url: str, region: str) -> dict[str, str]:
 def _run(argv: list[str], *, cwd: Path, env: Mapping[str, str], log: IO[bytes], what: str) -> None:
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
-    result = subprocess.run(argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+    result = subprocess.run(argv, cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         raise DeployError(f"{what} failed (exit {result.returncode}); see {log.name}")
 

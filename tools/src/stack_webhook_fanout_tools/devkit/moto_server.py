@@ -83,10 +83,18 @@ class MotoServer:
         """Start the server and wait until it answers; return its endpoint URL. Raise RuntimeError if it cannot."""
         self._log = self.log_path.open("wb") if self.log_path else None
         # moto_server with DynamoDB's single-item atomicity restored (see moto_launcher.py)
-        argv = [sys.executable, "-m", "stack_webhook_fanout.devkit.moto_launcher", "-H", HOST, "-p", str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "stack_webhook_fanout_tools.devkit.moto_launcher",
+            "-H",
+            HOST,
+            "-p",
+            str(self.port),
+        ]
         if self.sam_python is not None:
             argv += ["--sam-python", str(self.sam_python)]
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: this interpreter, our launcher, a port number
+        self._process = subprocess.Popen(
             argv,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -439,7 +439,7 @@ def sam_transform(
     """``template`` after the SAM transform, by aws-sam-translator in ``sam_python``; raise ValidationError (a 400
     answer to CreateChangeSet, as CloudFormation gives) if it fails."""
     script = Path(__file__).with_name("sam_translate.py")
-    result = subprocess.run(  # noqa: S603 - a fixed argv: the given interpreter and our own script
+    result = subprocess.run(
         [str(sam_python), str(script)],
         input=json.dumps({"template": template, "parameters": parameters, "region": region}, default=str),
         capture_output=True,

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 from urllib.parse import urlsplit
 
-from ..event_types import FALLBACK_TOPIC_LOGICAL_ID, KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS, topic_slug
+from stack_webhook_fanout.event_types import FALLBACK_TOPIC_LOGICAL_ID, KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS, topic_slug
+
 from .signing import new_secret
 
 if TYPE_CHECKING:
@@ -222,7 +223,7 @@ class LocalStack:
 
     def records(self) -> list[dict[str, Any]]:
         """Every item of the events table (strongly consistent scan), as plain values, sorted by event id."""
-        from ..event_store import plain_item
+        from stack_webhook_fanout.event_store import plain_item
 
         dynamodb = self.client("dynamodb")
         items: list[dict[str, Any]] = []

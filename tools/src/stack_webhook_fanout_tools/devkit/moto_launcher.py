@@ -1,4 +1,6 @@
-"""Run moto's server with its DynamoDB requests serialised: ``python -m stack_webhook_fanout.devkit.moto_launcher``.
+"""Run moto's server with its DynamoDB requests serialised.
+
+Started as ``python -m stack_webhook_fanout_tools.devkit.moto_launcher``.
 
 moto checks a ``ConditionExpression`` and writes the item in separate Python steps, and its server handles requests
 on several threads, so two concurrent conditional writes on one key can both succeed. Real DynamoDB never allows

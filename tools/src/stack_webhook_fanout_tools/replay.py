@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ClaimInProgressError, DependencyError
-from .event_parser import parse_event
-from .event_store import STATUS_CLAIMED, STATUS_PUBLISHED, AlreadyPublished, EventStore, plain_item
-from .event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
-from .topics import SNS_MAX_MESSAGE_BYTES, TopicRouter, message_attributes, message_size
+from stack_webhook_fanout.errors import ClaimInProgressError, DependencyError
+from stack_webhook_fanout.event_parser import parse_event
+from stack_webhook_fanout.event_store import STATUS_CLAIMED, STATUS_PUBLISHED, AlreadyPublished, EventStore, plain_item
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
+from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES, TopicRouter, message_attributes, message_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
-    from .publisher import SnsPublisher
+    from stack_webhook_fanout.publisher import SnsPublisher
 
 #: How long a claim taken by the replay blocks other deliveries of the id (it publishes right after claiming).
 REPLAY_LEASE_SECONDS: Final = 30
@@ -774,7 +774,7 @@ def build_replayer(
     clock: Callable[[], float] = time.time,
 ) -> Replayer:
     """Wire a :class:`Replayer` for a stack's table and topics with the given clients."""
-    from .publisher import SnsPublisher
+    from stack_webhook_fanout.publisher import SnsPublisher
 
     return Replayer(
         reader=EventReader(dynamodb, target.table_name, consistent_read=consistent_read),

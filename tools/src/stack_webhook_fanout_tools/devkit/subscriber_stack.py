@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ..event_types import TOPIC_LOGICAL_IDS
+from stack_webhook_fanout.event_types import TOPIC_LOGICAL_IDS
+
 from . import cfn_template
 from .emulator import TableDefinition, create_table
 

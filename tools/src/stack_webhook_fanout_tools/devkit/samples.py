@@ -17,7 +17,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from ..event_types import KNOWN_EVENT_TYPES
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
+
 from .apigw import http_api_event
 from .signing import new_message_id, sign_headers
 

@@ -54,8 +54,8 @@ class MakeJob:
             stderr: IO[bytes] | int = (
                 subprocess.STDOUT if stderr_path is None else files.enter_context(stderr_path.open("wb"))
             )
-            self.process = subprocess.Popen(  # noqa: S603 - a fixed make command line
-                ["make", "--no-print-directory", target, *make_variables],  # noqa: S607 - make from PATH, as a user runs it
+            self.process = subprocess.Popen(
+                ["make", "--no-print-directory", target, *make_variables],
                 cwd=cwd,
                 env=self.env,
                 stdout=stdout,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..webhook_secret import parse_secret_string
+from stack_webhook_fanout.webhook_secret import parse_secret_string
+
 from .emulator import DEFAULT_AWS_PORT, drain
 from .local_gateway import json_body
 

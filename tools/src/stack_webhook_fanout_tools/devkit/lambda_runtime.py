@@ -227,7 +227,7 @@ class ExecutionEnvironment:
     def start(self, *, timeout_seconds: float = 10) -> None:
         """Start RIE and wait until it listens. It stays in this process's group, as the emulator does: a terminal's
         Ctrl-C reaches it, and a group kill leaves nothing behind (RIE and the runtime it starts)."""
-        self._process = subprocess.Popen(  # noqa: S603 - a fixed argv: RIE, an interpreter, the deployed handler
+        self._process = subprocess.Popen(
             self._argv,
             cwd=self.function.task_root,
             env=self._env,

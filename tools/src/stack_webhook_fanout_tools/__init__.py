@@ -1,0 +1,1 @@
+"""Development and operations tooling of stack-webhook-fanout: never shipped to Lambda."""
