@@ -17,8 +17,11 @@ import ast
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: A fenced code block's opening or closing line (``` or ~~~, up to three spaces of indent).
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -51,7 +54,8 @@ class Line:
 
 
 def lines_of(markdown: str) -> list[Line]:
-    lines, fence = [], ""
+    lines: list[Line] = []
+    fence = ""
     for number, text in enumerate(markdown.splitlines(), start=1):
         opening = FENCE.match(text)
         if fence:
@@ -78,9 +82,7 @@ def heading_text(raw: str) -> str:
 def base_slug(text: str) -> str:
     """github-slugger's slug: lower case, every character but letters, digits, marks, ``-``, ``_`` and spaces
     dropped, each space a hyphen."""
-    kept = "".join(
-        ch for ch in text.lower() if ch in "-_ " or unicodedata.category(ch)[0] in ("L", "N", "M")
-    )
+    kept = "".join(ch for ch in text.lower() if ch in "-_ " or unicodedata.category(ch)[0] in ("L", "N", "M"))
     return kept.replace(" ", "-")
 
 
@@ -107,7 +109,7 @@ def anchors(markdown: str) -> set[str]:
 
 def links(markdown: str) -> list[tuple[int, str]]:
     """Every link target outside code: inline links and images, reference definitions, HTML hrefs."""
-    found = []
+    found: list[tuple[int, str]] = []
     for line in lines_of(markdown):
         if line.in_fence:
             continue
@@ -146,9 +148,7 @@ def test_names(source_file: Path) -> set[str]:
     """The names of every function (methods included) and class that ``source_file`` defines."""
     tree = ast.parse(source_file.read_text(encoding="utf-8"))
     return {
-        node.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     }
 
 
@@ -160,7 +160,7 @@ def name_matches(cited: str, defined: set[str]) -> bool:
 
 
 def citation_problems(markdown: str, repo_root: Path) -> list[tuple[int, str]]:
-    found = []
+    found: list[tuple[int, str]] = []
     for line in lines_of(markdown):
         for match in CITED_PATH.finditer(line.text):
             path, names = match.group(1), match.group(2)
@@ -179,7 +179,8 @@ def citation_problems(markdown: str, repo_root: Path) -> list[tuple[int, str]]:
             continue
         for span in CODE_SPAN.finditer(line.text):
             for bare in BARE_TEST.finditer(span.group(2)):
-                found.append((line.number, f"test {bare.group(0)!r} cited without its path (write tests/…/{bare.group(0)})"))
+                name = bare.group(0)
+                found.append((line.number, f"test {name!r} cited without its path (write tests/<tier>/…{name})"))
     return found
 
 

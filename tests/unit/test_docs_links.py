@@ -48,7 +48,7 @@ def test_slugs_are_githubs(heading: str, slug: str) -> None:
 
 
 def test_repeated_headings_get_numbered_anchors_and_code_blocks_hold_none() -> None:
-    markdown = "# Tests\n## Tests\n```bash\n# not a heading\n```\n### Tests\n<a id=\"custom\"></a>\n"
+    markdown = '# Tests\n## Tests\n```bash\n# not a heading\n```\n### Tests\n<a id="custom"></a>\n'
     assert anchors(markdown) == {"tests", "tests-1", "tests-2", "custom"}
 
 
