@@ -389,7 +389,9 @@ class EntityGuard:
                 Key={KEY_ATTRIBUTE: {"S": item_key}},
                 UpdateExpression=(
                     "SET version = :next, lease_token = :token, lease_event_id = :id, lease_type = :type,"
-                    " lease_created_ms = :created, lease_until_ms = :until, expires_at = :expires"
+                    " lease_created_ms = :created, lease_until_ms = :until,"
+                    # A new item expires too, if its environment dies; an existing one keeps its expiry until commit.
+                    " expires_at = if_not_exists(expires_at, :expires)"
                 ),
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
