@@ -52,8 +52,9 @@ logger = Logger()
 # False: when every record of a batch fails, report them all as item failures instead of failing the invocation
 # (same retries, without an error and a stack trace per batch).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+dynamodb = boto3.client("dynamodb")
 guard = EntityGuard(
-    boto3.client("dynamodb"),
+    dynamodb,
     os.environ["GUARD_TABLE_NAME"],
     namespace=os.environ["SUBSCRIBER_NAME"],
     retention_seconds=int(os.environ.get("GUARD_DAYS", "14")) * SECONDS_PER_DAY,
