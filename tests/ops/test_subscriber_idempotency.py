@@ -398,6 +398,7 @@ def test_guard_dynamodb_requests_and_units_per_event_as_the_readme_prices_them(
     prices = runpy.run_path(str(REPO_ROOT / "tools" / "cost.py"), run_name="cost")["parser"]().parse_args([])
     readme = (REPO_ROOT / "examples" / "subscriber" / "README.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| ")}
+    prices_seen: dict[str, float] = {}
     for name, counts in measured.items():
         reads = sum(keys * count for (_, keys, status), count in counts.items() if status == 200 and keys)
         writes = sum(count for (call, _, _), count in counts.items() if call != "BatchGetItem")
@@ -405,6 +406,13 @@ def test_guard_dynamodb_requests_and_units_per_event_as_the_readme_prices_them(
         row = rows[ROW_OF_MEASURE[name]]
         assert f"{reads} read + {writes} write" in row, (name, row)
         assert f"${price:.3f}" in row, (name, price, row)
+        prices_seen[name] = price
+    # and: docs/cost.md's line about the guard quotes the same figures
+    line = next(part for part in (REPO_ROOT / "docs" / "cost.md").read_text().split("\n- ") if "entity guard" in part)
+    line = " ".join(line.split())
+    assert f"1 read + 2 write request units (${prices_seen['applied']:.3f} per million" in line
+    assert f"3 read + 2 write (${prices_seen['membership']:.3f})" in line
+    assert f"its read only (${prices_seen['copy']:.3f})" in line
 
 
 #: The row of the subscriber README's cost table that prices each measured case.
