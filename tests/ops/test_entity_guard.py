@@ -190,6 +190,14 @@ def test_the_same_change_resent_under_a_new_id_is_a_duplicate(subscriber: Subscr
     assert subscriber.effects == [original.event_id, changed.event_id]
 
 
+def test_a_change_resent_after_another_change_of_its_entity_is_applied_again(subscriber: Subscriber) -> None:
+    # the resend is the newest message by Svix's clock: its state is the latest (docs/entity-guard.md, Limits)
+    original = user("user.updated", 0, display_name="A")
+    other = user("user.updated", 1, display_name="B")
+    resent = user("user.updated", 2, display_name="A")
+    assert subscriber.decisions(original, other, resent) == ["applied", "applied", "applied"]
+
+
 def test_the_same_event_id_again_is_a_duplicate_even_after_newer_events(subscriber: Subscriber) -> None:
     first, second = user("user.updated", 0, display_name="A"), user("user.updated", 1, display_name="B")
     assert subscriber.decisions(first, second, first, second) == ["applied", "applied", "duplicate", "duplicate"]

@@ -77,6 +77,7 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     function = tmp_path / "build" / "ConsumerFunction"
     assert (function / "app.py").is_file()
     assert (function / "stack_webhook_fanout" / "events.py").is_file()
+    assert (function / "stack_webhook_fanout" / "entity_guard.py").is_file()
     binaries = list((function / "pydantic_core").glob("_pydantic_core.*.so"))
     assert len(binaries) == 1
     assert "aarch64" in binaries[0].name
