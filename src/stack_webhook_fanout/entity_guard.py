@@ -383,46 +383,45 @@ class EntityGuard:
         }
         if state.exists:
             values[":version"] = {"N": str(state.version)}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={KEY_ATTRIBUTE: {"S": item_key}},
-                UpdateExpression=(
-                    "SET version = :next, lease_token = :token, lease_event_id = :id, lease_type = :type,"
-                    " lease_created_ms = :created, lease_until_ms = :until,"
-                    # A new item expires too, if its environment dies; an existing one keeps its expiry until commit.
-                    " expires_at = if_not_exists(expires_at, :expires)"
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == _CONDITION_FAILED:
-                raise EntityBusyError(event, "another event of this entity was claimed at the same time") from exc
-            raise
+        update = (
+            "SET version = :next, lease_token = :token, lease_event_id = :id, lease_type = :type,"
+            " lease_created_ms = :created, lease_until_ms = :until,"
+            # A new item expires too, if its environment dies; an existing one keeps its expiry until commit.
+            " expires_at = if_not_exists(expires_at, :expires)"
+        )
+        self._write_read_record(event, item_key, update, condition, values)
         return Claim(outcome, item_key, token, state, change_hash(event.data))
 
     def _record_duplicate(self, event: GuardedEvent, item_key: str, created_ms: int, state: EntityState) -> None:
         """Make a later copy of the latest change the entity's latest (its handler does not run): the entity's state
         is that change as of this later time. One write, conditional on the record read (no lease was active)."""
         recent = [event.event_id, *state.recent_ids][:RECENT_EVENT_IDS]
+        update = (
+            "SET latest_event_id = :id, latest_created_ms = :created, recent_ids = :recent,"
+            " version = :next, expires_at = :expires"
+        )
+        values = {
+            ":id": {"S": event.event_id},
+            ":created": {"N": str(created_ms)},
+            ":recent": {"L": [{"S": event_id} for event_id in recent]},
+            ":next": {"N": str(state.version + 1)},
+            ":version": {"N": str(state.version)},
+            ":expires": {"N": str(self._expires_at())},
+        }
+        self._write_read_record(event, item_key, update, "version = :version", values)
+
+    def _write_read_record(
+        self, event: GuardedEvent, item_key: str, update: str, condition: str, values: dict[str, Any]
+    ) -> None:
+        """Update the entity's record on the condition that it is still the one read; if it is not, another event
+        of the entity got there first: retry later."""
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={KEY_ATTRIBUTE: {"S": item_key}},
-                UpdateExpression=(
-                    "SET latest_event_id = :id, latest_created_ms = :created, recent_ids = :recent,"
-                    " version = :next, expires_at = :expires"
-                ),
-                ConditionExpression="version = :version",
-                ExpressionAttributeValues={
-                    ":id": {"S": event.event_id},
-                    ":created": {"N": str(created_ms)},
-                    ":recent": {"L": [{"S": event_id} for event_id in recent]},
-                    ":next": {"N": str(state.version + 1)},
-                    ":version": {"N": str(state.version)},
-                    ":expires": {"N": str(self._expires_at())},
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == _CONDITION_FAILED:

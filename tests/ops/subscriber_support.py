@@ -89,6 +89,21 @@ class Subscriber:
         self.monkeypatch.setattr(module, "handle_event", counted)
         return consumer
 
+    def fail_first_call(self, consumer: Consumer) -> list[str]:
+        """Make the consumer's business logic fail the first time only ("downstream unavailable"); the event_ids
+        of every call, failed or not."""
+        counted = consumer.module.handle_event
+        calls: list[str] = []
+
+        def flaky(event: Any, *, event_id: str, replay: bool) -> str:
+            calls.append(event_id)
+            if len(calls) == 1:
+                raise RuntimeError("downstream unavailable")
+            return str(counted(event, event_id=event_id, replay=replay))
+
+        self.monkeypatch.setattr(consumer.module, "handle_event", flaky)
+        return calls
+
     def drain(self, consumer: Consumer, *, rounds: int = 8) -> list[BatchOutcome]:
         """Poll until the queue stays empty for a visibility timeout (failed records come back after it)."""
         outcomes: list[BatchOutcome] = []

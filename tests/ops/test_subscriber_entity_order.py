@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome
@@ -16,6 +16,7 @@ from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome
 from .subscriber_support import body, decisions, log_lines, make_subscriber, svix_id
 
 if TYPE_CHECKING:
+    from .subscriber_support import Consumer, Subscriber
     from .support import FedStack
 
 pytestmark = pytest.mark.integration
@@ -24,14 +25,22 @@ USER = "3241a285-8329-4d69-8f3d-316e08cf140c"  # the samples' user
 PERSONAL_DATA = ("jane@example.com", "jane@gmail.com", "Jane Doe")
 
 
+def fresh_subscriber(
+    fed: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[Subscriber, Consumer]:
+    """A new subscriber and one environment of its consumer; the log lines captured from here on are theirs."""
+    subscriber = make_subscriber(fed, monkeypatch)
+    consumer = subscriber.consumer()
+    capsys.readouterr()
+    return subscriber, consumer
+
+
 def test_an_update_before_its_create_then_a_late_update_after_the_delete(
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # given: the subscriber, and a user's life delivered out of order: updated (5 s) before created (0 s), then
     # deleted (20 s), then an update (10 s) and a membership (8 s) created before the deletion
-    subscriber = make_subscriber(fed_stack, monkeypatch)
-    consumer = subscriber.consumer()
-    capsys.readouterr()
+    subscriber, consumer = fresh_subscriber(fed_stack, monkeypatch, capsys)
     script = [
         ("user.updated", 5, {"display_name": "B"}),
         ("user.created", 0, {"display_name": "A"}),
@@ -57,9 +66,7 @@ def test_an_update_before_its_create_then_a_late_update_after_the_delete(
 def test_a_late_update_after_a_newer_update_and_the_same_change_resent_under_a_new_id(
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    subscriber = make_subscriber(fed_stack, monkeypatch)
-    consumer = subscriber.consumer()
-    capsys.readouterr()
+    subscriber, consumer = fresh_subscriber(fed_stack, monkeypatch, capsys)
     # given: a team updated at 1 s and at 3 s, the 3 s change resent by Stack under a new id at 4 s
     script = [
         ("team.updated", 3, {"display_name": "Newer"}),
@@ -92,9 +99,7 @@ def test_a_membership_added_removed_and_added_again(
     arrival: tuple[int, ...],
     expected: list[str],
 ) -> None:
-    subscriber = make_subscriber(fed_stack, monkeypatch)
-    consumer = subscriber.consumer()
-    capsys.readouterr()
+    subscriber, consumer = fresh_subscriber(fed_stack, monkeypatch, capsys)
     user_id = str(uuid.uuid4())
     script = [
         ("team_membership.created", 0),
@@ -157,16 +162,7 @@ def test_a_handler_that_raises_leaves_the_entity_as_it_was_and_the_retry_applies
 ) -> None:
     subscriber = make_subscriber(fed_stack, monkeypatch)
     consumer = subscriber.consumer()
-    counted = consumer.module.handle_event
-    calls: list[str] = []
-
-    def flaky(event: Any, *, event_id: str, replay: bool) -> str:
-        calls.append(event_id)
-        if len(calls) == 1:
-            raise RuntimeError("downstream unavailable")
-        return str(counted(event, event_id=event_id, replay=replay))
-
-    monkeypatch.setattr(consumer.module, "handle_event", flaky)
+    calls = subscriber.fail_first_call(consumer)
     capsys.readouterr()
     # given: an update whose handler fails once, then an older update of the same user
     failing = fed_stack.deliver("user.updated", body=body("user.updated", display_name="B"), event_id=svix_id(2))

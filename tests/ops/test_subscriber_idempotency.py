@@ -242,16 +242,7 @@ def test_a_failed_processing_leaves_no_record_so_its_retry_runs_again(
     subscriber = make_subscriber(fed_stack, monkeypatch)
     delivery = fed_stack.deliver("user.updated")
     consumer = subscriber.consumer()
-    counted = consumer.module.handle_event
-    calls: list[str] = []
-
-    def flaky(event: Any, *, event_id: str, replay: bool) -> str:
-        calls.append(event_id)
-        if len(calls) == 1:
-            raise RuntimeError("downstream unavailable")
-        return str(counted(event, event_id=event_id, replay=replay))
-
-    monkeypatch.setattr(consumer.module, "handle_event", flaky)
+    calls = subscriber.fail_first_call(consumer)
 
     # when
     outcomes = subscriber.drain(consumer)
