@@ -49,6 +49,13 @@ def body(event_type: str, **data: Any) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+class ShortContext(LocalContext):
+    """An invocation with one second left: the guard's lease of each of its records ends one second after it."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 1_000
+
+
 @dataclass
 class Consumer:
     """One execution environment of the example consumer and the calls of its business logic (its side effects)."""

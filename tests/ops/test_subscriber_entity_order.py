@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome
 
-from .subscriber_support import body, decisions, log_lines, make_subscriber, svix_id
+from .subscriber_support import ShortContext, body, decisions, log_lines, make_subscriber, svix_id
 
 if TYPE_CHECKING:
     from .subscriber_support import Consumer, Subscriber
@@ -177,3 +178,38 @@ def test_a_handler_that_raises_leaves_the_entity_as_it_was_and_the_retry_applies
         (older.event_id, "stale"),
     ]
     assert subscriber.dead_letters() == []
+
+
+def test_a_handler_that_outlasts_its_lease_commits_nothing_and_its_retry_is_decided_again(
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: environment A whose invocation has one second left (its lease), and whose business logic takes longer:
+    # meanwhile, environment B handles a newer update of the same user
+    # (the queue hides A's message longer than that: B gets only the newer one)
+    subscriber = make_subscriber(fed_stack, monkeypatch, visibility_timeout=3)
+    slow, fast = subscriber.consumer(), subscriber.consumer()
+    capsys.readouterr()
+    first = fed_stack.deliver("user.updated", body=body("user.updated", display_name="A"), event_id=svix_id(1))
+    (message,) = subscriber.source.receive()
+    second = fed_stack.deliver("user.updated", body=body("user.updated", display_name="B"), event_id=svix_id(2))
+    business_logic = slow.module.handle_event
+
+    def outlasting(event: Any, *, event_id: str, replay: bool) -> str:
+        time.sleep(1.2)
+        assert fast.invoke(subscriber.source).received  # B: the newer update, applied (A's lease is over)
+        return str(business_logic(event, event_id=event_id, replay=replay))
+
+    monkeypatch.setattr(slow.module, "handle_event", outlasting)
+
+    # when: A's invocation ends
+    outcome = subscriber.source.invoke(slow.module.lambda_handler, [message], ShortContext())
+
+    # then: A's commit was refused (its record fails and comes back), B's update stands, and A's retry is stale
+    assert outcome.failed == outcome.received
+    subscriber.drain(fast)
+    assert decisions(log_lines(capsys.readouterr().out)) == [
+        (second.event_id, "applied"),
+        (first.event_id, "lease_lost"),
+        (first.event_id, "stale"),
+    ]
+    assert fast.effects == [(second.event_id, False)]

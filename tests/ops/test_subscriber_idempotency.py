@@ -22,7 +22,7 @@ from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome, lambda_sqs_event
 from stack_webhook_fanout_tools.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
-from .subscriber_support import GUARD_ACTIONS, body, decisions_of, log_lines, make_subscriber, svix_id
+from .subscriber_support import GUARD_ACTIONS, ShortContext, body, decisions_of, log_lines, make_subscriber, svix_id
 from .support import REPO_ROOT, receive_raw
 
 if TYPE_CHECKING:
@@ -154,13 +154,6 @@ def test_a_copy_arriving_while_the_first_is_in_flight_is_retried_later_not_proce
 class InvocationKilled(BaseException):
     """The runtime stopping an invocation (timeout, out of memory): no ``except Exception`` sees it, so the guard
     cannot release its lease."""
-
-
-class ShortContext(LocalContext):
-    """An invocation with one second left: its in-progress lease ends one second after it starts."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1_000
 
 
 @pytest.mark.parametrize("timed", [True, False], ids=["entity-lease", "event-id-lease"])

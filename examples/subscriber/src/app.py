@@ -28,7 +28,14 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from stack_webhook_fanout.entity_guard import Decision, EntityBusyError, EntityGuard, GuardedEvent, event_time
+from stack_webhook_fanout.entity_guard import (
+    Decision,
+    EntityBusyError,
+    EntityGuard,
+    GuardedEvent,
+    LeaseLostError,
+    event_time,
+)
 from stack_webhook_fanout.events import (
     StackEvent,
     TeamCreatedEvent,
@@ -106,6 +113,13 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
         )
     except EntityBusyError as exc:
         logger.info("busy, retried later", extra={**ids, **exc.log_fields()})
+        raise
+    except LeaseLostError:
+        # handle_event ran, but past its lease: another environment took the entity; the retry is decided again.
+        logger.warning(
+            "lease lost before the commit, retried later",
+            extra={**ids, "event_id": event.event_id, "event_type": event.event_type, "decision": "lease_lost"},
+        )
         raise
     except Exception:
         logger.warning(
