@@ -17,7 +17,8 @@ applied to the same entity (:mod:`.entities`):
 A ``*.created`` that arrives after a newer ``*.updated`` of the same entity is ``stale``: the update carried the whole
 object (Stack's ``user.updated`` and ``team.updated`` hold the full user or team), so the newer state is already
 there; an ``*.updated`` handler must therefore create what does not exist yet (upsert). A membership added, removed
-and added again is three events ordered by time: the re-add was created after the removal, so it applies.
+and added again is three events ordered by time: the re-add was created after the removal, so it applies when it
+comes after it, and the removal is stale when it comes after the re-add.
 
 Rules. Two events of one entity are never handled at once: a claim leases the entity (the lease's expiry is checked
 in the write's condition, as Powertools' idempotency does), and a second event raises :class:`EntityBusyError` so that
@@ -29,9 +30,9 @@ and its :class:`Outcome` says ``ordered: false``.
 
 Per event: an entity event reads its entity and its parents in one ``BatchGetItem`` (strongly consistent) and, when
 applied, writes twice (the claim, the commit); a copy, a stale or a duplicate event is only read (a change resent under
-a later id: one write more). An unordered event
-costs one conditional put and one update (a copy: one failed put). Standard library and botocore only (the Lambda
-runtime has botocore), so a subscriber's build stays small; nothing of the ingest function is imported.
+a later id: one write more). An unordered event costs one conditional put and one update (a copy: one failed put).
+Standard library and botocore only (the Lambda runtime has botocore), so a subscriber's build stays small; nothing of
+the ingest function is imported.
 
 Known limits. The parents are read before the claim: a child whose handler is already running when its user's
 deletion starts is not waited for (the deletion's handler should erase what the user had). A deletion being handled
