@@ -137,7 +137,7 @@ dev-lambda: $(VENV)/.installed $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed 
 	$(PY) tools/dev_lambda.py
 
 .PHONY: dev-subscriber
-dev-subscriber: $(VENV)/.installed ## with make dev running: the example subscriber's handler consumes its topics (one processed line per event)
+dev-subscriber: $(VENV)/.installed ## with make dev running: the example subscriber's handler consumes its topics (one line per record, with its decision)
 	$(PY) tools/dev_subscriber.py
 
 .PHONY: send

@@ -224,6 +224,7 @@ def parser() -> argparse.ArgumentParser:
     prices.add_argument("--lambda-requests-per-million", type=float, default=0.20, help="Lambda, per million requests")
     prices.add_argument("--lambda-gb-second", type=float, default=0.0000133334, help="Lambda arm64, per GB-second")
     prices.add_argument("--dynamodb-per-million-wru", type=float, default=0.625, help="on-demand, per million WRU")
+    prices.add_argument("--dynamodb-per-million-rru", type=float, default=0.125, help="on-demand, per million RRU")
     prices.add_argument("--dynamodb-gb-month", type=float, default=0.25, help="DynamoDB standard storage, per GB-month")
     prices.add_argument("--pitr-gb-month", type=float, default=0.20, help="continuous backups (PITR), per GB-month")
     prices.add_argument("--sns-per-million", type=float, default=0.50, help="SNS standard publishes, per million")

@@ -2,11 +2,12 @@
 
 Run it in a second terminal while ``make dev`` runs. It reads ``make dev``'s outputs file (``DEV_OUTPUTS``, default
 ``.local/outputs.json``), provisions on that emulator what ``examples/subscriber/template.yaml`` declares (the
-idempotency table, the queue and its dead-letter queue, one filtered raw-delivery subscription per topic), loads
+entity guard's table, the queue and its dead-letter queue, one filtered raw-delivery subscription per topic), loads
 ``examples/subscriber/src/app.py`` with the environment that template gives it, and polls the queue the way Lambda's
 SQS event source does: batches of up to 10, records not reported as failed are deleted. The handler's own log lines
-go to stdout, one ``"message": "processed"`` line per event (``"duplicate skipped"`` for a copy of one). Ctrl-C stops
-it; the emulator and its resources belong to ``make dev``.
+go to stdout, one JSON line per record with its ``event_id``, ``event_type`` and the guard's ``decision``
+(``applied``, ``duplicate``, ``stale``, ``busy``, ``failed`` or ``rejected``). Ctrl-C stops it; the emulator and its
+resources belong to ``make dev``.
 
 Environment: ``DEV_OUTPUTS``; ``DEV_SUBSCRIBER_VISIBILITY`` (seconds before a failed record comes back, default 10
 instead of the template's 180, so that retries and the dead-letter queue can be watched).
@@ -90,7 +91,7 @@ def main() -> int:
         "\nthe example subscriber is consuming (Ctrl-C stops it)\n"
         f"  queue         {subscriber.queue_url}\n"
         f"  dead letters  {subscriber.dead_letter_queue_url}  (after {subscriber.max_receive_count} receives)\n"
-        f"  processed ids {subscriber.table_name}\n"
+        f"  guard table   {subscriber.table_name}\n"
         "  send events   make send-all   (in another terminal)\n"
     )
     try:

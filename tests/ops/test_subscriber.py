@@ -23,6 +23,7 @@ from stack_webhook_fanout_tools.devkit.subscriber_stack import (
 
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
+from .subscriber_support import GUARD_ACTIONS
 from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw, sqs_lambda_event
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     function = tmp_path / "build" / "ConsumerFunction"
     assert (function / "app.py").is_file()
     assert (function / "stack_webhook_fanout" / "events.py").is_file()
+    assert (function / "stack_webhook_fanout" / "entity_guard.py").is_file()
     binaries = list((function / "pydantic_core").glob("_pydantic_core.*.so"))
     assert len(binaries) == 1
     assert "aarch64" in binaries[0].name
@@ -133,32 +135,30 @@ def test_subscriber_template_function_reports_batch_item_failures() -> None:
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
 
 
-def test_subscriber_template_idempotency_table_is_what_powertools_writes_encrypted_and_expiring() -> None:
-    # given: the attribute names the example's persistence layer uses (Powertools' defaults)
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-    from stack_webhook_fanout_tools.devkit.emulator import emulator_session
+def test_subscriber_template_guard_table_is_what_the_entity_guard_writes_encrypted_and_expiring() -> None:
+    # given: the key and expiry attributes the entity guard writes
+    from stack_webhook_fanout.entity_guard import KEY_ATTRIBUTE, TTL_ATTRIBUTE
 
-    client = emulator_session().client("dynamodb", endpoint_url="http://127.0.0.1:9")  # never called
-    layer = DynamoDBPersistenceLayer(table_name="t", boto3_client=client)
     template = subscriber_template()
-    table = template["Resources"]["IdempotencyTable"]["Properties"]
+    table = template["Resources"]["GuardTable"]["Properties"]
 
     # then: keyed on its key attribute, TTL on its expiry attribute, encrypted, on demand
-    assert table["KeySchema"] == [{"AttributeName": layer.key_attr, "KeyType": "HASH"}]
-    assert table["TimeToLiveSpecification"] == {"AttributeName": layer.expiry_attr, "Enabled": True}
+    assert table["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    # and: the function is given the table, its own key prefix, and only the four item calls Powertools makes
+    assert "IdempotencyTable" not in template["Resources"]
+    # and: the function is given the table, its own key prefix, and only the item calls the guard makes (the
+    # calls themselves are counted in tests/ops/test_subscriber_idempotency.py)
     function = template["Resources"]["ConsumerFunction"]["Properties"]
     variables = function["Environment"]["Variables"]
-    assert variables["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    assert variables["GUARD_TABLE_NAME"] == {"Ref": "GuardTable"}
     assert variables["SUBSCRIBER_NAME"] == {"Ref": "AWS::StackName"}
-    assert variables["IDEMPOTENCY_DAYS"] == {"Ref": "IdempotencyDays"}
+    assert variables["GUARD_DAYS"] == {"Ref": "GuardDays"}
     ((statement,),) = [policy["Statement"] for policy in function["Policies"]]
-    assert sorted(statement["Action"]) == sorted(
-        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-    )
-    assert statement["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    assert sorted(statement["Action"]) == sorted(GUARD_ACTIONS)
+    assert statement["Resource"] == {"Fn::GetAtt": ["GuardTable", "Arn"]}
 
 
 def test_subscriber_requirements_are_pinned_at_the_versions_the_project_ships_and_tests() -> None:
@@ -213,9 +213,9 @@ def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
     # given: the subscriber's queue, subscribed as its template subscribes it (default EventTypes)
     queue_url, queue_arn = subscribe_as_the_template_does(fed_stack, monkeypatch)
     sqs = fed_stack.stack.client("sqs")
-    # and: deliveries through the real ingest function; team.created is not among the default types
+    # and: deliveries through the real ingest function; team_permission.created is not among the default types
     good = [fed_stack.deliver(t) for t in ("user.created", "user.deleted", "team_membership.created")]
-    filtered_out = fed_stack.deliver("team.created")
+    filtered_out = fed_stack.deliver("team_permission.created")
     assert all(d.status == 200 for d in [*good, filtered_out])
     # and: two messages a consumer cannot type, as our ingest function published them: an unknown type (to the
     # fallback topic), and a user.created whose data the models reject (routed on its verified type, to its topic)
@@ -240,13 +240,13 @@ def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
     )
     # and: each good one was processed as its typed event, in order; the bad ones were logged without content
     logs = log_lines(capsys.readouterr().out)
-    processed = [(line["event_id"], line["event_type"]) for line in logs if line["message"] == "processed"]
+    processed = [(line["event_id"], line["event_type"]) for line in logs if line.get("decision") == "applied"]
     assert processed == [(d.event_id, d.event_type) for d in good]
-    actions = [line["action"] for line in logs if line["message"] == "processed"]
-    assert actions[0].startswith("provisioned account for user ")
+    actions = [line["action"] for line in logs if line.get("decision") == "applied"]
+    assert actions[0].startswith("upserted profile of user ")
     assert actions[1] == "erased data of user 3241a285-8329-4d69-8f3d-316e08cf140c in 2 teams"
     assert actions[2].startswith("granted user ")
-    rejected = sorted((line["event_id"], line["event_type"]) for line in logs if line["message"].startswith("not a"))
+    rejected = sorted((line["event_id"], line["event_type"]) for line in logs if line.get("decision") == "rejected")
     assert rejected == sorted([(unknown.event_id, "issue.created"), (invalid.event_id, "user.created")])
     for secret in PERSONAL_DATA:
         assert secret not in json.dumps(logs)
@@ -299,11 +299,11 @@ def test_subscriber_consumer_skips_a_replay_of_an_event_it_processed_in_the_same
     # when
     response = consumer.lambda_handler(sqs_lambda_event(received, queue_arn, fed_stack.stack.region), LocalContext())
 
-    # then: the first copy of the batch processed, the other skipped as a copy of it (the README's rule); both
-    # deleted, and the consumer knows which one is the replay
+    # then: the first copy of the batch applied, the other a duplicate of it (the README's rule); both deleted, and
+    # the consumer knows which one is the replay
     assert response == {"batchItemFailures": []}
     logs = log_lines(capsys.readouterr().out)
-    handled = [line for line in logs if line["message"] in ("processed", "duplicate skipped")]
-    assert sorted(line["message"] for line in handled) == ["duplicate skipped", "processed"]
+    handled = [line for line in logs if "decision" in line]
+    assert sorted(line["decision"] for line in handled) == ["applied", "duplicate"]
     assert sorted(line["replay"] for line in handled) == [False, True]
     assert {line["event_id"] for line in handled} == {delivery.event_id}

@@ -1,8 +1,9 @@
-"""One effect per event: the example subscriber's handler, run the way Lambda's SQS event source runs it
-(``devkit.sqs_event_source``), on queues and an idempotency table provisioned from its template
+"""Once per change, in order: the example subscriber's handler, run the way Lambda's SQS event source runs it
+(``devkit.sqs_event_source``), on queues and the entity guard's table provisioned from its template
 (``devkit.subscriber_stack``) on the moto server, fed with messages the real ingest function published.
 
-The side effect counted is each call of the example's ``handle_event`` (where a subscriber's business logic goes).
+The side effect counted is each call of the example's ``handle_event`` (where a subscriber's business logic goes);
+the decisions are read from the consumer's log lines (one per record).
 """
 
 from __future__ import annotations
@@ -12,126 +13,24 @@ import runpy
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
-from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome, SqsEventSource, lambda_sqs_event
-from stack_webhook_fanout_tools.devkit.subscriber_stack import (
-    LocalSubscriber,
-    provision_subscriber,
-    subscriber_environment,
-)
+from stack_webhook_fanout_tools.devkit.sqs_event_source import BatchOutcome, lambda_sqs_event
 from stack_webhook_fanout_tools.replay import ReplaySummary, ReplayTarget, Selection, build_replayer
 
-from .support import REPO_ROOT, SUBSCRIBER_APP, SUBSCRIBER_DIR, load_module, receive_raw
+from .subscriber_support import GUARD_ACTIONS, ShortContext, body, decisions_of, log_lines, make_subscriber, svix_id
+from .support import REPO_ROOT, receive_raw
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from .support import FedStack
 
 pytestmark = pytest.mark.integration
 
-SUBSCRIBER_TEMPLATE = SUBSCRIBER_DIR / "template.yaml"
 FAULT = "test-subscriber-idempotency-fault"
-
-
-@dataclass
-class Consumer:
-    """One execution environment of the example consumer, its side effects and its log lines."""
-
-    module: ModuleType
-    effects: list[tuple[str, bool]] = field(default_factory=list)
-
-    def invoke(self, source: SqsEventSource, messages: list[dict[str, Any]] | None = None) -> BatchOutcome:
-        if messages is None:
-            return source.poll_once(self.module.lambda_handler, LocalContext())
-        return source.invoke(self.module.lambda_handler, messages, LocalContext())
-
-
-@dataclass
-class Subscriber:
-    fed: FedStack
-    local: LocalSubscriber
-    source: SqsEventSource
-    environment: dict[str, str]
-    monkeypatch: pytest.MonkeyPatch
-
-    def consumer(self, *, block: threading.Event | None = None, started: threading.Event | None = None) -> Consumer:
-        """A fresh execution environment of the example's ``app.py`` (module init included)."""
-        for name, value in self.environment.items():
-            self.monkeypatch.setenv(name, value)
-        module = load_module(SUBSCRIBER_APP)
-        consumer = Consumer(module)
-        business_logic = module.handle_event
-
-        def counted(event: Any, *, event_id: str, replay: bool) -> str:
-            consumer.effects.append((event_id, replay))
-            if started is not None:
-                started.set()
-            if block is not None:
-                assert block.wait(30), "the test never released the first processing"
-            return str(business_logic(event, event_id=event_id, replay=replay))
-
-        self.monkeypatch.setattr(module, "handle_event", counted)
-        return consumer
-
-    def drain(self, consumer: Consumer, *, rounds: int = 8) -> list[BatchOutcome]:
-        """Poll until the queue stays empty for a visibility timeout (failed records come back after it)."""
-        outcomes: list[BatchOutcome] = []
-        idle = 0
-        while idle < 2 and len(outcomes) < rounds:
-            outcome = consumer.invoke(self.source)
-            if outcome.received:
-                outcomes.append(outcome)
-                idle = 0
-            else:
-                idle += 1
-                time.sleep(self.local.visibility_timeout)
-        return outcomes
-
-    def waiting(self, queue_url: str) -> int:
-        attributes = self.fed.stack.client("sqs").get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        response = self.fed.stack.client("sqs").receive_message(
-            QueueUrl=self.local.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-        )
-        return list(response.get("Messages", []))
-
-
-def make_subscriber(
-    fed: FedStack, monkeypatch: pytest.MonkeyPatch, *, visibility_timeout: int = 1, max_receive_count: int = 2
-) -> Subscriber:
-    local = provision_subscriber(
-        fed.stack,
-        SUBSCRIBER_TEMPLATE,
-        name=f"sub-{uuid.uuid4().hex[:8]}",
-        visibility_timeout=visibility_timeout,
-        max_receive_count=max_receive_count,
-    )
-    environment = {
-        **subscriber_environment(fed.stack, local, SUBSCRIBER_TEMPLATE),
-        # Powertools keeps one logger per service name, bound to the stream it was created with.
-        "POWERTOOLS_SERVICE_NAME": f"stack-subscriber-{uuid.uuid4().hex[:8]}",
-    }
-    source = SqsEventSource(fed.stack.client("sqs"), local.queue_url, region=fed.stack.region, wait_seconds=1)
-    return Subscriber(fed, local, source, environment, monkeypatch)
-
-
-def log_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def messages_of(lines: list[dict[str, Any]], message: str) -> list[tuple[str, bool]]:
-    return [(line["event_id"], line["replay"]) for line in lines if line["message"] == message]
 
 
 def publish_twice(fed: FedStack, event_type: str) -> str:
@@ -178,8 +77,8 @@ def test_the_same_event_published_twice_has_one_effect(
     assert len([m for o in outcomes for m in o.received]) == 2
     assert consumer.effects == [(event_id, False)]
     logs = log_lines(capsys.readouterr().out)
-    assert messages_of(logs, "processed") == [(event_id, False)]
-    assert messages_of(logs, "duplicate skipped") == [(event_id, False)]
+    assert decisions_of(logs, "applied") == [(event_id, False)]
+    assert decisions_of(logs, "duplicate") == [(event_id, False)]
     assert subscriber.waiting(subscriber.local.queue_url) == 0
 
 
@@ -208,7 +107,7 @@ def test_an_sqs_redelivery_after_the_visibility_timeout_has_one_effect(
     assert again.received == (first[0]["MessageId"],)
     assert again.deleted == again.received
     assert consumer.effects == [(delivery.event_id, False)]
-    assert messages_of(log_lines(capsys.readouterr().out), "duplicate skipped") == [(delivery.event_id, False)]
+    assert decisions_of(log_lines(capsys.readouterr().out), "duplicate") == [(delivery.event_id, False)]
     assert subscriber.waiting(subscriber.local.queue_url) == 0
 
 
@@ -247,29 +146,25 @@ def test_a_copy_arriving_while_the_first_is_in_flight_is_retried_later_not_proce
     subscriber.drain(fast)
     assert slow.effects == [(delivery.event_id, False)]
     assert fast.effects == []
-    assert messages_of(log_lines(capsys.readouterr().out), "processed") == []
+    assert decisions_of(log_lines(capsys.readouterr().out), "applied") == []
     assert subscriber.waiting(subscriber.local.queue_url) == 0
     assert subscriber.dead_letters() == []
 
 
 class InvocationKilled(BaseException):
-    """The runtime stopping an invocation (timeout, out of memory): no ``except Exception`` sees it, so Powertools
-    cannot remove the in-progress record."""
+    """The runtime stopping an invocation (timeout, out of memory): no ``except Exception`` sees it, so the guard
+    cannot release its lease."""
 
 
-class ShortContext(LocalContext):
-    """An invocation with one second left: its in-progress lease ends one second after it starts."""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 1_000
-
-
+@pytest.mark.parametrize("timed", [True, False], ids=["entity-lease", "event-id-lease"])
 def test_a_copy_of_an_event_whose_first_invocation_died_is_processed_once_its_lease_is_over(
-    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
+    fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch, timed: bool
 ) -> None:
-    # given: an invocation stopped by the runtime in the middle of the business logic (its record stays INPROGRESS)
+    # given: an invocation stopped by the runtime in the middle of the business logic (its lease stays), for an
+    # event with a time (the lease is on its user) and one without (the lease is on its event_id)
     subscriber = make_subscriber(fed_stack, monkeypatch)
-    delivery = fed_stack.deliver("user.created")
+    event_id = svix_id(0) if timed else f"msg_not-a-ksuid-{uuid.uuid4().hex[:10]}"
+    delivery = fed_stack.deliver("user.created", event_id=event_id)
     dying = subscriber.consumer()
 
     def killed(event: Any, *, event_id: str, replay: bool) -> str:
@@ -328,7 +223,7 @@ def test_an_invalid_record_goes_to_the_dead_letter_queue_while_the_rest_of_its_b
     (dead,) = subscriber.dead_letters()
     assert dead["MessageAttributes"]["event_id"]["StringValue"] == invalid.event_id
     assert subscriber.waiting(subscriber.local.queue_url) == 0
-    rejected = [line for line in log_lines(capsys.readouterr().out) if line["message"] == "not a valid Stack event"]
+    rejected = [line for line in log_lines(capsys.readouterr().out) if line.get("decision") == "rejected"]
     assert {line["event_id"] for line in rejected} == {invalid.event_id}
     assert "u_1" not in json.dumps(rejected)  # the body's content is not logged
 
@@ -340,16 +235,7 @@ def test_a_failed_processing_leaves_no_record_so_its_retry_runs_again(
     subscriber = make_subscriber(fed_stack, monkeypatch)
     delivery = fed_stack.deliver("user.updated")
     consumer = subscriber.consumer()
-    counted = consumer.module.handle_event
-    calls: list[str] = []
-
-    def flaky(event: Any, *, event_id: str, replay: bool) -> str:
-        calls.append(event_id)
-        if len(calls) == 1:
-            raise RuntimeError("downstream unavailable")
-        return str(counted(event, event_id=event_id, replay=replay))
-
-    monkeypatch.setattr(consumer.module, "handle_event", flaky)
+    calls = subscriber.fail_first_call(consumer)
 
     # when
     outcomes = subscriber.drain(consumer)
@@ -390,7 +276,7 @@ def test_a_replay_of_an_event_already_processed_is_skipped(
     # then: as the subscriber's README says: a copy of a processed event, skipped and deleted
     assert outcome.deleted == outcome.received
     assert consumer.effects == [(delivery.event_id, False)]
-    assert messages_of(log_lines(capsys.readouterr().out), "duplicate skipped") == [(delivery.event_id, True)]
+    assert decisions_of(log_lines(capsys.readouterr().out), "duplicate") == [(delivery.event_id, True)]
 
 
 def test_a_replay_of_an_event_the_subscriber_never_processed_is_processed_as_a_replay(
@@ -408,54 +294,121 @@ def test_a_replay_of_an_event_the_subscriber_never_processed_is_processed_as_a_r
 
     # then: processed once, and the business logic knows it is a replay
     assert consumer.effects == [(delivery.event_id, True)]
-    assert messages_of(log_lines(capsys.readouterr().out), "processed") == [(delivery.event_id, True)]
+    assert decisions_of(log_lines(capsys.readouterr().out), "applied") == [(delivery.event_id, True)]
 
 
 # --- what it costs ------------------------------------------------------------------------------------------------
 
 
-def test_idempotency_dynamodb_requests_per_event_as_the_readme_prices_them(
+def test_guard_dynamodb_requests_and_units_per_event_as_the_readme_prices_them(
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: every DynamoDB request of the idempotency layer counted with its HTTP status, on the emulator
+    # given: every DynamoDB request of the consumer counted with its keys and HTTP status, on the emulator
     subscriber = make_subscriber(fed_stack, monkeypatch)
     consumer = subscriber.consumer()
-    requests: list[tuple[str, int]] = []
+    sqs = fed_stack.stack.client("sqs")
+    calls: list[list[Any]] = []
 
-    def count(model: Any, http_response: Any, **_: Any) -> None:
-        requests.append((model.name, http_response.status_code))
+    def before(params: dict[str, Any], model: Any, **_: Any) -> None:
+        keys = sum(len(request["Keys"]) for request in params.get("RequestItems", {}).values())
+        calls.append([model.name, keys, None])
 
-    consumer.module.persistence.client.meta.events.register("after-call.dynamodb", count, f"{FAULT}-count")
-    events = 10
-    event_ids = [publish_twice(fed_stack, "user.created") for _ in range(events)]
+    def after(http_response: Any, **_: Any) -> None:
+        calls[-1][2] = http_response.status_code
 
-    # when: 10 events, each published twice, are consumed
-    subscriber.drain(consumer, rounds=20)
+    hooks = consumer.module.dynamodb.meta.events
+    hooks.register("before-parameter-build.dynamodb", before, f"{FAULT}-before")
+    hooks.register("after-call.dynamodb", after, f"{FAULT}-after")
+    n = 5
+    users = [str(uuid.uuid4()) for _ in range(n)]
 
-    # then: a new event costs one conditional put (INPROGRESS) and one update (COMPLETED); a copy one put whose
-    # condition fails (it returns the old item: no read)
-    assert sorted(e for e, _ in consumer.effects) == sorted(event_ids)
-    writes_per_new_event = (requests.count(("PutItem", 200)) + requests.count(("UpdateItem", 200))) / events
-    writes_per_copy = requests.count(("PutItem", 400)) / events
-    assert (writes_per_new_event, writes_per_copy) == (2, 1)
-    assert len(requests) == 3 * events  # no reads, no deletes
-    # and: each record is far under 1 KB, so each of those writes is one write request unit
+    def consume(deliveries: list[Any], messages: list[dict[str, Any]] | None = None) -> tuple[Any, list[Any]]:
+        """Hand these deliveries' messages (or these messages again) to the consumer; the calls it made."""
+        if messages is None:
+            messages = receive_raw(sqs, subscriber.local.queue_url, expected=len(deliveries))
+        assert len(messages) == len(deliveries)
+        calls.clear()
+        event = lambda_sqs_event(messages, subscriber.local.queue_arn, fed_stack.stack.region)
+        assert consumer.module.lambda_handler(event, LocalContext()) == {"batchItemFailures": []}
+        per_event = Counter((name, keys, status) for name, keys, status in calls)
+        assert all(count % n == 0 for count in per_event.values()), per_event
+        return {call: count // n for call, count in per_event.items()}, messages
+
+    def deliver(event_type: str, second: float | None, **data: Any) -> Any:
+        event_id = svix_id(second) if second is not None else f"msg_not-a-ksuid-{uuid.uuid4().hex[:10]}"
+        delivery = fed_stack.deliver(event_type, body=body(event_type, **data), event_id=event_id)
+        assert delivery.status == 200
+        return delivery
+
+    read_1, read_3 = ("BatchGetItem", 1, 200), ("BatchGetItem", 3, 200)
+    update, put, put_failed = ("UpdateItem", 0, 200), ("PutItem", 0, 200), ("PutItem", 0, 400)
+
+    # when/then: users' updates applied: one read of the entity, the claim and the commit
+    applied = [deliver("user.updated", 10 + i, id=user) for i, user in enumerate(users)]
+    measured: dict[str, Any] = {}
+    measured["applied"], applied_messages = consume(applied)
+    assert measured["applied"] == {read_1: 1, update: 2}
+    # copies of them (SQS redelivery, replays): the read only
+    measured["copy"], _ = consume(applied, applied_messages)
+    assert measured["copy"] == {read_1: 1}
+    # older updates of the same users (stale): the read only
+    measured["stale"], _ = consume([deliver("user.updated", i, id=user) for i, user in enumerate(users)])
+    assert measured["stale"] == {read_1: 1}
+    # the same changes resent under new, later ids (duplicates): the read and one write (recorded as the latest)
+    resent = [deliver("user.updated", 20 + i, id=user) for i, user in enumerate(users)]
+    measured["resent"], _ = consume(resent)
+    assert measured["resent"] == {read_1: 1, update: 1}
+    # memberships applied: the entity and its user and team read together, the claim and the commit
+    memberships = [deliver("team_membership.created", 30 + i, user_id=user) for i, user in enumerate(users)]
+    measured["membership"], _ = consume(memberships)
+    assert measured["membership"] == {read_3: 1, update: 2}
+    # events without event time: once per event_id, a put and an update; a copy one put whose condition fails
+    untimed = [deliver("user.updated", None, id=user) for user in users]
+    measured["untimed"], untimed_messages = consume(untimed)
+    assert measured["untimed"] == {put: 1, update: 1}
+    measured["untimed copy"], _ = consume(untimed, untimed_messages)
+    assert measured["untimed copy"] == {put_failed: 1}
+
+    # and: every call is one the function's policy allows
+    template_actions = {f"dynamodb:{name}" for counts in measured.values() for name, _, _ in counts}
+    assert template_actions <= set(GUARD_ACTIONS)
+    # and: every record is far under 1 KB (its typed JSON, longer than DynamoDB's size, is), so each write is one
+    # write unit and each key read (strongly consistent, under 4 KB) one read unit
     items = fed_stack.stack.client("dynamodb").scan(TableName=subscriber.local.table_name)["Items"]
-    assert len(items) == events
-    item_bytes = max(
-        sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items()) for item in items
-    )
-    assert item_bytes < 1024
+    assert len(items) == 3 * n  # users, memberships, untimed event ids (an absent user or team is read, not written)
+    assert max(len(json.dumps(item)) for item in items) < 1024
 
-    # and: the README's prices per million are these counts at tools/cost.py's prices
+    # and: the subscriber README's cost table holds these counts at tools/cost.py's prices
     prices = runpy.run_path(str(REPO_ROOT / "tools" / "cost.py"), run_name="cost")["parser"]().parse_args([])
-    per_million_events = writes_per_new_event * prices.dynamodb_per_million_wru
-    per_million_copies = writes_per_copy * prices.dynamodb_per_million_wru
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = " ".join(readme.split("## Subscribe a service", 1)[1].split("\n## ", 1)[0].split())
-    assert f"${per_million_events:.2f} per million events" in section, per_million_events
-    assert f"${per_million_copies:.3f} per million copies" in section, per_million_copies
-    assert f"{int(writes_per_new_event)} write request units" in section
+    readme = (REPO_ROOT / "examples" / "subscriber" / "README.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| ")}
+    prices_seen: dict[str, float] = {}
+    for name, counts in measured.items():
+        reads = sum(keys * count for (_, keys, status), count in counts.items() if status == 200 and keys)
+        writes = sum(count for (call, _, _), count in counts.items() if call != "BatchGetItem")
+        price = reads * prices.dynamodb_per_million_rru + writes * prices.dynamodb_per_million_wru
+        row = rows[ROW_OF_MEASURE[name]]
+        assert f"{reads} read + {writes} write" in row, (name, row)
+        assert f"${price:.3f}" in row, (name, price, row)
+        prices_seen[name] = price
+    # and: docs/cost.md's line about the guard quotes the same figures
+    line = next(part for part in (REPO_ROOT / "docs" / "cost.md").read_text().split("\n- ") if "entity guard" in part)
+    line = " ".join(line.split())
+    assert f"1 read + 2 write request units (${prices_seen['applied']:.3f} per million" in line
+    assert f"3 read + 2 write (${prices_seen['membership']:.3f})" in line
+    assert f"its read only (${prices_seen['copy']:.3f})" in line
+
+
+#: The row of the subscriber README's cost table that prices each measured case.
+ROW_OF_MEASURE = {
+    "applied": "a user, team or issue event, applied",
+    "copy": "a copy of an applied user event",
+    "stale": "a stale user event",
+    "resent": "the same change resent under a new id",
+    "membership": "a membership or permission event, applied",
+    "untimed": "an event without event time (or entity), applied",
+    "untimed copy": "a copy of it",
+}
 
 
 # --- the record helper on both delivery modes ------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The example subscriber (``examples/subscriber/template.yaml``) on the local emulator, read from its template.
 
 moto cannot deploy that template (SNS subscriptions, imports), so :func:`provision_subscriber` creates what it
-declares over the AWS APIs: the idempotency table (key schema and TTL attribute from the template), the dead-letter
+declares over the AWS APIs: the entity guard's table (key schema and TTL attribute from the template), the dead-letter
 queue, the queue with the template's redrive policy and visibility timeout, and one subscription per
 ``AWS::SNS::Subscription`` of the template with its attributes (raw delivery, filter policy with the parameter's
 default). :func:`subscriber_environment` is the function's environment as the template sets it, pointed at the
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from .emulator import LocalStack
 
-TABLE_LOGICAL_ID: Final = "IdempotencyTable"
+TABLE_LOGICAL_ID: Final = "GuardTable"
 QUEUE_LOGICAL_ID: Final = "EventsQueue"
 FUNCTION_LOGICAL_ID: Final = "ConsumerFunction"
 _IMPORT_PREFIX: Final = "${SourceStackName}-"
@@ -34,7 +34,7 @@ _TYPES_OF_LOGICAL_IDS: Final = {logical_id: t for t, logical_id in TOPIC_LOGICAL
 
 @dataclass(frozen=True, slots=True)
 class LocalSubscriber:
-    """A provisioned example subscriber: its name (the idempotency key prefix), queues and table."""
+    """A provisioned example subscriber: its name (the guard's key prefix), queues and table."""
 
     name: str
     queue_url: str
@@ -94,7 +94,7 @@ def provision_subscriber(
     sqs, sns = stack.client("sqs"), stack.client("sns")
 
     key_schema, attribute_definitions = cfn_template.table_key_schema(template, TABLE_LOGICAL_ID)
-    table_name = f"{name}-idempotency"
+    table_name = f"{name}-guard"
     create_table(
         stack.client("dynamodb"),
         table_name,
@@ -148,7 +148,7 @@ def subscriber_environment(stack: LocalStack, subscriber: LocalSubscriber, templ
     plus the emulator endpoint, region and dummy credentials."""
     template = cfn_template.load_template(template_path)
     declared = cfn_template.function_environment(template, FUNCTION_LOGICAL_ID)
-    local = {"IDEMPOTENCY_TABLE_NAME": subscriber.table_name, "SUBSCRIBER_NAME": subscriber.name}
+    local = {"GUARD_TABLE_NAME": subscriber.table_name, "SUBSCRIBER_NAME": subscriber.name}
     environment: dict[str, str] = {}
     for variable, value in declared.items():
         if variable in local:
