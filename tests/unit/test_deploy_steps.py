@@ -216,11 +216,12 @@ def events_table() -> Any:
     return dynamodb
 
 
-def record(dynamodb: Any, event_id: str, event_type: str, received_at: int, status: str) -> None:
-    item = {"event_id": event_id, "event_type": event_type, "received_at": received_at, "status": status}
+def record(dynamodb: Any, event_id: str, event_type: str, received_at: float, status: str) -> None:
+    item = {"event_id": event_id, "event_type": event_type, "status": status}
+    # received_at as the function writes it: epoch seconds with a fraction
     dynamodb.put_item(
         TableName="events",
-        Item={k: ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in item.items()},
+        Item={**{k: {"S": v} for k, v in item.items()}, "received_at": {"N": str(received_at)}},
     )
 
 
@@ -229,7 +230,7 @@ def test_only_a_stack_test_newer_than_the_wait_counts_published_first(aws: None)
     record(dynamodb, "msg_old_test", "stack.test", 1_000, "published")
     record(dynamodb, "msg_user", "user.created", 2_000, "published")
     assert newest_test_delivery(dynamodb, "events", since=1_500) is None
-    record(dynamodb, "msg_claimed", "stack.test", 2_100, "claimed")
+    record(dynamodb, "msg_claimed", "stack.test", 2_100.25, "claimed")
     assert newest_test_delivery(dynamodb, "events", since=1_500).event_id == "msg_claimed"  # type: ignore[union-attr]
     record(dynamodb, "msg_published", "stack.test", 2_050, "published")
     delivery = newest_test_delivery(dynamodb, "events", since=1_500)

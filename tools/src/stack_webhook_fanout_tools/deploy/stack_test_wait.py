@@ -1,6 +1,7 @@
 """Wait until Stack's *Test* button has delivered ``stack.test``, told from the events table.
 
-A delivery that verified leaves a record (event_type ``stack.test``, ``received_at`` in epoch seconds) and, once
+A delivery that verified leaves a record (event_type ``stack.test``, ``received_at`` in epoch seconds, with a
+fraction) and, once
 published, status ``published``. Records older than the wait's start are someone else's test. Each check is one
 paginated Scan with a filter: a Scan reads the whole table, which is nothing on a new stack and about 0.03 USD per
 million stored events on an old one (docs/deploy.md), so checks are spaced by ``interval_seconds``.
@@ -30,7 +31,7 @@ class TestDelivery:
     __test__ = False  # not a pytest test class
 
     event_id: str
-    received_at: int
+    received_at: float  # epoch seconds, with the fraction the function writes
     status: str
 
     @property
@@ -51,7 +52,7 @@ def newest_test_delivery(dynamodb: Any, table_name: str, *, since: int) -> TestD
     while True:
         page = dynamodb.scan(**kwargs)
         found += [
-            TestDelivery(item["event_id"]["S"], int(item["received_at"]["N"]), item.get("status", {}).get("S", ""))
+            TestDelivery(item["event_id"]["S"], float(item["received_at"]["N"]), item.get("status", {}).get("S", ""))
             for item in page.get("Items", [])
         ]
         if "LastEvaluatedKey" not in page:
