@@ -14,8 +14,6 @@ import json
 import subprocess
 import tarfile
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +35,7 @@ from stack_webhook_fanout_tools.devkit.samples import sample_body
 from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
 from .conftest import REGION, REPO_ROOT
+from .test_deployed_stack import post
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,13 +78,39 @@ def previous_release_source(work_dir: Path) -> Path:
     return source
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+def deploy_or_fail(deployed: Deployed, project: Path, template: Path, log_path: Path, *, execute: bool = True) -> None:
+    with log_path.open("ab") as log:
+        try:
+            sam_deploy(
+                deployed.sam,
+                project_dir=project,
+                template=template,
+                stack_name=STACK_NAME,
+                endpoint_url=deployed.endpoint_url,
+                region=REGION,
+                log=log,
+                execute=execute,
+            )
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
+def build_and_deploy_or_fail(deployed: Deployed, project: Path, build_dir: Path, log_path: Path) -> Path:
+    """``sam build`` of ``project`` and its deploy as the upgrade's stack; return the built template."""
+    with log_path.open("ab") as log:
+        try:
+            template = sam_build(
+                deployed.sam,
+                project_dir=project,
+                build_dir=build_dir,
+                endpoint_url=deployed.endpoint_url,
+                region=REGION,
+                log=log,
+            )
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-4000:]}")
+    deploy_or_fail(deployed, project, template, log_path)
+    return template
 
 
 class Served:
@@ -117,27 +142,7 @@ def upgrade(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Upg
     work_dir = tmp_path_factory.mktemp("upgrade")
     source = previous_release_source(work_dir)
     cloudformation = deployed.client("cloudformation")
-    with (work_dir / "sam.log").open("wb") as log:
-        try:
-            old_template = sam_build(
-                deployed.sam,
-                project_dir=source,
-                build_dir=work_dir / "previous-build",
-                endpoint_url=deployed.endpoint_url,
-                region=REGION,
-                log=log,
-            )
-            sam_deploy(
-                deployed.sam,
-                project_dir=source,
-                template=old_template,
-                stack_name=STACK_NAME,
-                endpoint_url=deployed.endpoint_url,
-                region=REGION,
-                log=log,
-            )
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{(work_dir / 'sam.log').read_text(errors='replace')[-4000:]}")
+    old_template = build_and_deploy_or_fail(deployed, source, work_dir / "previous-build", work_dir / "sam.log")
     outputs_before = stack_outputs(deployed.endpoint_url, STACK_NAME, REGION)
     physical_before = physical_ids(deployed)
     stack = deployed_stack(outputs_before, endpoint_url=deployed.endpoint_url, region=REGION, secret_value=SECRET)
@@ -158,20 +163,7 @@ def upgrade(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Upg
 
     # this version's build, as a change set inspected before it runs
     new_template = deployed.work_dir / "build" / "template.yaml"
-    with (work_dir / "sam.log").open("ab") as log:
-        try:
-            sam_deploy(
-                deployed.sam,
-                project_dir=REPO_ROOT,
-                template=new_template,
-                stack_name=STACK_NAME,
-                endpoint_url=deployed.endpoint_url,
-                region=REGION,
-                log=log,
-                execute=False,
-            )
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{(work_dir / 'sam.log').read_text(errors='replace')[-4000:]}")
+    deploy_or_fail(deployed, REPO_ROOT, new_template, work_dir / "sam.log", execute=False)
     [summary] = [
         s
         for s in cloudformation.list_change_sets(StackName=STACK_NAME)["Summaries"]
