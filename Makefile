@@ -113,6 +113,21 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint (offline), ours and the 
 build: $(SAM_VENV)/.installed ## sam build (arm64 layer, no container needed)
 	$(SAM) build
 
+.PHONY: deploy
+deploy: $(VENV)/.installed $(SAM_VENV)/.installed ## build, deploy (guided the first time), set the signing secret, wait for Stack's test event [GUIDED=1 CONFIG_ENV=prod]
+	$(PY) tools/deploy.py $(if $(GUIDED),--guided) $(if $(CONFIG_ENV),--config-env '$(CONFIG_ENV)') $(DEPLOY_ARGS)
+
+# The Serverless Application Repository reads the package from BUCKET, whose policy must let
+# serverlessrepo.amazonaws.com get its objects (docs/publishing.md); sam publish creates the application or adds the
+# template's SemanticVersion to it.
+PACKAGED_TEMPLATE := .aws-sam/packaged.yaml
+
+.PHONY: publish
+publish: build ## publish to the Serverless Application Repository: make publish BUCKET=<bucket SAR may read> [REGION=us-east-1]
+	@[ -n "$(BUCKET)" ] || { echo "usage: make publish BUCKET=<S3 bucket the Serverless Application Repository may read> [REGION=<region>]" >&2; exit 2; }
+	$(SAM) package --s3-bucket '$(BUCKET)' --output-template-file $(PACKAGED_TEMPLATE) $(if $(REGION),--region '$(REGION)')
+	$(SAM) publish --template $(PACKAGED_TEMPLATE) $(if $(REGION),--region '$(REGION)')
+
 .PHONY: test
 test: install lint typecheck ## everything CI runs: install, lint, types, then every test tier
 	$(VENV)/bin/pytest

@@ -14,6 +14,11 @@ resource through the service's moto backend, and wrappers around a few model met
   layer's own ``LayerName`` and ``CompatibleArchitectures``, and a layer version's ``Ref`` (its ARN);
 - the stack's outputs and exports after ``ExecuteChangeSet`` (moto computes them only when a stack is created
   directly);
+- an update that changes only a resource's ``DeletionPolicy``, ``UpdateReplacePolicy`` or ``Metadata`` leaves
+  the resource alone and out of the change set, as CloudFormation does (moto's diff compares the whole resource
+  and "modifies" it, which for a topic means deleting it and creating one under a new ARN); and parameters that
+  keep their value (``sam deploy`` passes ``UsePreviousValue``) modify nothing (moto compares them with the
+  create's explicit parameters, none, and re-creates every resource that refers to one);
 - code locations that can be downloaded: ``GetFunction`` and ``GetLayerVersion`` answer, as AWS does, with a
   presigned URL of the deployed artifact, here on the emulator's own S3.
 
@@ -481,11 +486,62 @@ def _transforming_create(sam_python: Path, create: Callable[..., tuple[str, str]
     return wrapper
 
 
+#: Resource attributes that CloudFormation records without updating the resource.
+ATTRIBUTE_ONLY_KEYS: Final = frozenset({"DeletionPolicy", "UpdateReplacePolicy", "Metadata"})
+
+
+def attribute_only_changes(old_template: dict[str, Any], new_template: dict[str, Any]) -> set[str]:
+    """Logical ids whose resource differs between the templates in ``ATTRIBUTE_ONLY_KEYS`` alone."""
+    old, new = old_template.get("Resources", {}), new_template.get("Resources", {})
+
+    def updatable(resource: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in resource.items() if key not in ATTRIBUTE_ONLY_KEYS}
+
+    return {lid for lid in new if lid in old and new[lid] != old[lid] and updatable(new[lid]) == updatable(old[lid])}
+
+
+def _update_of(self: CloudFormationBackend, change_set_name: str) -> tuple[Any, set[str]]:
+    """The change set, and the resources its update changes only in attributes (none for a create)."""
+    change_set = self.describe_change_set(change_set_name)
+    if change_set is None or change_set.change_set_type != "UPDATE":
+        return change_set, set()
+    return change_set, attribute_only_changes(change_set.stack.template_dict, change_set.template_dict)
+
+
+def _create_without_attribute_only_changes(create: Callable[..., tuple[str, str]]) -> Any:
+    @functools.wraps(create)
+    def wrapper(self: CloudFormationBackend, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        change_set_id, stack_id = create(self, *args, **kwargs)
+        change_set, unchanged = _update_of(self, change_set_id)
+        if unchanged:
+            change_set.changes = [
+                c for c in change_set.changes if not (c.action == "Modify" and c.logical_resource_id in unchanged)
+            ]
+        return change_set_id, stack_id
+
+    return wrapper
+
+
 def _execute_with_outputs(execute: Callable[..., None]) -> Any:
     @functools.wraps(execute)
     def wrapper(self: CloudFormationBackend, change_set_name: str, stack_name: str | None = None) -> None:
-        change_set = self.describe_change_set(change_set_name)
-        execute(self, change_set_name, stack_name)
+        change_set, unchanged = _update_of(self, change_set_name)
+        # moto's update compares these very dicts: show it the old resource, then put the new attributes back in
+        # place (the stack's resource map holds the same dicts, so its DeletionPolicy is the new one afterwards)
+        if change_set is not None and change_set.change_set_type == "UPDATE":
+            before = change_set.stack.stack_parameters
+            change_set.parameters = {k: v for k, v in change_set.parameters.items() if before.get(k) != v}
+        new_resources = change_set.template_dict["Resources"] if unchanged else {}
+        saved = {lid: dict(new_resources[lid]) for lid in unchanged}
+        for lid in unchanged:
+            new_resources[lid].clear()
+            new_resources[lid].update(change_set.stack.template_dict["Resources"][lid])
+        try:
+            execute(self, change_set_name, stack_name)
+        finally:
+            for lid, resource in saved.items():
+                new_resources[lid].clear()
+                new_resources[lid].update(resource)
         if change_set is None:
             return
         stack = change_set.stack
@@ -510,5 +566,7 @@ def install(*, s3_endpoint: str, sam_python: Path) -> None:
     LayerVersion.create_from_cloudformation_json = classmethod(_publish_layer_version)  # type: ignore[assignment,method-assign,arg-type]
     LambdaFunction.get_code = _downloadable_function_code(s3_endpoint, LambdaFunction.get_code)  # type: ignore[method-assign]
     LayerVersion.get_layer_version = _downloadable_layer_content(s3_endpoint, LayerVersion.get_layer_version)  # type: ignore[method-assign]
-    CloudFormationBackend.create_change_set = _transforming_create(sam_python, CloudFormationBackend.create_change_set)  # type: ignore[method-assign]
+    CloudFormationBackend.create_change_set = _create_without_attribute_only_changes(  # type: ignore[method-assign]
+        _transforming_create(sam_python, CloudFormationBackend.create_change_set)
+    )
     CloudFormationBackend.execute_change_set = _execute_with_outputs(CloudFormationBackend.execute_change_set)  # type: ignore[method-assign]

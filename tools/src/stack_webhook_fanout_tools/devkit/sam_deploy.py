@@ -124,9 +124,11 @@ def sam_deploy(
     endpoint_url: str,
     region: str,
     log: IO[bytes],
+    execute: bool = True,
 ) -> None:
     """The unchanged ``sam deploy`` of the built template onto the emulator: its managed artifact bucket, the
-    upload, a change set with the SAM transform, executed; no prompt (``--no-confirm-changeset``)."""
+    upload, a change set with the SAM transform, executed; no prompt (``--no-confirm-changeset``). With
+    ``execute=False`` the change set is only created (``--no-execute-changeset``), for the caller to inspect."""
     _run(
         [
             str(sam.executable),
@@ -142,6 +144,7 @@ def sam_deploy(
             "--resolve-s3",
             "--no-confirm-changeset",
             "--no-fail-on-empty-changeset",
+            *([] if execute else ["--no-execute-changeset"]),
         ],
         cwd=project_dir,
         env=sam_environment(endpoint_url, region),
