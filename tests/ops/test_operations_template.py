@@ -308,7 +308,7 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     fed_stack.deliver("user.created")  # Received, Published, ColdStart
     duplicate = fed_stack.deliver("team.created")
     fed_stack.deliver("team.created", event_id=duplicate.event_id)  # Duplicate
-    fed_stack.deliver("issue.created")  # PublishedToFallback
+    fed_stack.deliver("session.created")  # PublishedToFallback
     EventStore(stack.client("dynamodb"), stack.table_name, lease_seconds=300).claim(
         "msg_busy", event_type="user.created", body="{}", body_sha256="0", event_timestamp="1"
     )

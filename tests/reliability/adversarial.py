@@ -463,7 +463,7 @@ CORPUS: Final[tuple[Case, ...]] = (
         _published("team.deleted"),
     ),
     _p("json_array_body", _r(lambda c: signed(c, b"[]")), _published(FALLBACK, invalid_reason="not_an_object")),
-    _p("unknown_type", _r(lambda c: signed(c, sample_body("issue.created"))), _published(FALLBACK)),
+    _p("unknown_type", _r(lambda c: signed(c, sample_body("session.created"))), _published(FALLBACK)),
     # --- methods ----------------------------------------------------------------------------------------------------
     _p(
         "get_with_a_valid_signature",

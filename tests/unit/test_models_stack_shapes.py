@@ -1,4 +1,4 @@
-"""The typed models accept what Stack sends: payload shapes from Stack's public source, all twelve types and stack.test.
+"""The typed models accept what Stack sends: payload shapes from Stack's public source, every known type.
 
 The shapes follow stack-auth's ``packages/stack-shared/src/interface/crud/{users,teams,team-permissions,
 project-permissions}.ts`` (the webhook schemas are the server read schemas) and ``apps/backend/src/lib/webhooks.tsx``,
@@ -33,6 +33,40 @@ METADATA: dict[str, Any] = {
     "flags": [True, False, None],
     "nested": {"deep": [{"a": 1}, [], {}], "empty": ""},
     "unicode": "Zürich 東京 🚀",
+}
+
+# interface/crud/issues.ts: the one payload of every issue.* type (the example in the reference on Stack webhooks).
+ISSUE_TYPES = ("issue.created", "issue.regressed", "issue.resolved", "issue.ignored", "issue.merged")
+ISSUE_OBJECT: dict[str, Any] = {
+    "id": "8f3d316e-08cf-4d69-8329-140c3241a285",
+    "short_id": "42",
+    "type": "TypeError",
+    "value": "Cannot read properties of undefined (reading 'id')",
+    "culprit": "app/dashboard/page.tsx in DashboardPage",
+    "level": "error",
+    "status": "unresolved",
+    "substatus": "new",
+    "first_seen_at_millis": 1764000000000,
+    "last_seen_at_millis": 1764000000000,
+    "times_seen": "1",
+    "service_name": "web",
+    "environment": "production",
+    "release": "1.4.2",
+    "url": (
+        "https://app.hexclave.com/projects/3241a285-8329-4d69-8f3d-316e08cf140c/observability/issues/"
+        "8f3d316e-08cf-4d69-8329-140c3241a285"
+    ),
+}
+# service_name, environment and release are nullable; a counter beyond 2**53 stays exact as a decimal string.
+ISSUE_OBJECT_NULLS: dict[str, Any] = {
+    **ISSUE_OBJECT,
+    "service_name": None,
+    "environment": None,
+    "release": None,
+    "status": "resolved",
+    "substatus": "ongoing",
+    "times_seen": "18446744073709551615",
+    "short_id": "9007199254740993",
 }
 
 # teamsCrudServerReadSchema: client_metadata, client_read_only_metadata and server_metadata are optional (absent when
@@ -193,6 +227,8 @@ SHAPES: list[tuple[str, str, dict[str, Any]]] = [
         for t in ("project_permission.created", "project_permission.deleted")
         for name, permission in (("custom", "admin"), ("system", "$read_members"))
     ),
+    *((t, "reference", ISSUE_OBJECT) for t in ISSUE_TYPES),
+    *((t, "nulls", ISSUE_OBJECT_NULLS) for t in ISSUE_TYPES),
     (
         "stack.test",
         "dashboard-button",

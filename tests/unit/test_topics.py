@@ -46,7 +46,7 @@ def test_router_every_known_type_has_its_own_topic(router: TopicRouter, example_
 @pytest.mark.parametrize(
     "body",
     [
-        '{"type":"issue.created","data":{}}',  # unknown type
+        '{"type":"session.created","data":{}}',  # unknown type
         '{"type":"user created","data":{}}',  # unsafe type
         '{"data":{}}',  # no type
         "[]",  # not an object
@@ -156,8 +156,8 @@ def test_attributes_of_a_known_type_with_data_the_models_reject_carry_no_invalid
 
 
 def test_attributes_of_an_unknown_type_have_no_invalid_reason() -> None:
-    attributes = values(message_attributes(parse_event('{"type":"issue.created","data":{}}'), EVENT_ID, TIMESTAMP))
-    assert attributes == {"event_type": "issue.created", "event_id": EVENT_ID, "event_timestamp": TIMESTAMP}
+    attributes = values(message_attributes(parse_event('{"type":"session.created","data":{}}'), EVENT_ID, TIMESTAMP))
+    assert attributes == {"event_type": "session.created", "event_id": EVENT_ID, "event_timestamp": TIMESTAMP}
 
 
 def test_attributes_of_a_replay_are_marked() -> None:
