@@ -165,6 +165,27 @@ def test_attributes_of_a_replay_are_marked() -> None:
     assert values(message_attributes(event, EVENT_ID, TIMESTAMP, replay=True))["replay"] == "true"
 
 
+def test_event_created_at_is_a_number_attribute_in_epoch_milliseconds() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    attributes = message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=1_796_600_000_123)
+    assert attributes["event_created_at"] == {"DataType": "Number", "StringValue": "1796600000123"}
+    # the other attributes stay text
+    assert {a["DataType"] for name, a in attributes.items() if name != "event_created_at"} == {"String"}
+
+
+def test_event_created_at_is_absent_without_a_time() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    assert "event_created_at" not in message_attributes(event, EVENT_ID, TIMESTAMP)
+    assert "event_created_at" not in message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=None)
+
+
+def test_event_created_at_counts_towards_the_message_size() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    without = message_size(b"{}", message_attributes(event, EVENT_ID, TIMESTAMP))
+    with_time = message_size(b"{}", message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=1_796_600_000_123))
+    assert with_time - without == len("event_created_at") + len("Number") + len("1796600000123")
+
+
 # --- message size ---------------------------------------------------------------------------------------------------
 
 
