@@ -35,27 +35,24 @@ METADATA: dict[str, Any] = {
     "unicode": "Zürich 東京 🚀",
 }
 
-# interface/crud/issues.ts: the one payload of every issue.* type (the example in the reference on Stack webhooks).
+# interface/crud/issues.ts: the one payload of every issue.* type (a warning of another service than the samples).
 ISSUE_TYPES = ("issue.created", "issue.regressed", "issue.resolved", "issue.ignored", "issue.merged")
 ISSUE_OBJECT: dict[str, Any] = {
-    "id": "8f3d316e-08cf-4d69-8329-140c3241a285",
-    "short_id": "42",
-    "type": "TypeError",
-    "value": "Cannot read properties of undefined (reading 'id')",
-    "culprit": "app/dashboard/page.tsx in DashboardPage",
-    "level": "error",
+    "id": "c7e1f0a2-5b3d-4e8f-9a61-0d2b4c6e8f10",
+    "short_id": "1187",
+    "type": "ValueError",
+    "value": "invalid literal for int() with base 10: 'abc'",
+    "culprit": "api/orders.py in create_order",
+    "level": "warning",
     "status": "unresolved",
-    "substatus": "new",
-    "first_seen_at_millis": 1764000000000,
-    "last_seen_at_millis": 1764000000000,
-    "times_seen": "1",
-    "service_name": "web",
-    "environment": "production",
-    "release": "1.4.2",
-    "url": (
-        "https://app.hexclave.com/projects/3241a285-8329-4d69-8f3d-316e08cf140c/observability/issues/"
-        "8f3d316e-08cf-4d69-8329-140c3241a285"
-    ),
+    "substatus": "ongoing",
+    "first_seen_at_millis": 1761955200000,
+    "last_seen_at_millis": 1764547200000,
+    "times_seen": "2048",
+    "service_name": "orders-api",
+    "environment": "staging",
+    "release": "2026.11.3",
+    "url": "https://app.hexclave.com/projects/ad962777-8244-496a-b6a2-e0c6a449c79e/observability/issues/c7e1f0a2",
 }
 # service_name, environment and release are nullable; a counter beyond 2**53 stays exact as a decimal string.
 ISSUE_OBJECT_NULLS: dict[str, Any] = {
