@@ -7,6 +7,8 @@ One item per svix-id::
     body              S  the verbatim body (verified bodies are UTF-8)
     body_sha256       S  hex digest of the body, to spot a sender that reuses an id for another body
     event_timestamp   S  the svix-timestamp header
+    event_created_at  N  epoch milliseconds, the event's creation time from its svix-id, when it has one
+                         (``event_time``); replays publish this stored value, never a new reading
     status            S  "claimed" until published, then "published"
     claim_token       S  random per claim; only its holder may mark or release it. Removed by the mark, and by
                          a release after a publish SNS surely did not accept: a "claimed" item without it is known
@@ -53,6 +55,8 @@ _CLAIM_UPDATE: Final = (
     # an id gets there), but it loses every trace of the old publication.
     "received_at = if_not_exists(received_at, :now) REMOVE published_at, topic_arn, message_id ADD attempts :one"
 )
+# The same write for an event whose svix-id told its creation time.
+_CLAIM_UPDATE_WITH_CREATED_AT: Final = _CLAIM_UPDATE.replace("SET ", "SET event_created_at = :created, ", 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +114,16 @@ class EventStore:
         self._clock = clock
 
     def claim(
-        self, event_id: str, *, event_type: str, body: str, body_sha256: str, event_timestamp: str
+        self,
+        event_id: str,
+        *,
+        event_type: str,
+        body: str,
+        body_sha256: str,
+        event_timestamp: str,
+        event_created_at: int | None = None,
     ) -> Claim | AlreadyPublished:
-        """Store the event and claim it with one conditional write.
+        """Store the event (with its creation time, when known) and claim it with one conditional write.
 
         Returns the :class:`Claim`, or :class:`AlreadyPublished` for an id published before; raises
         :class:`ClaimInProgressError` when another delivery holds a live claim and :class:`DependencyError`
@@ -120,25 +131,30 @@ class EventStore:
         """
         now = self._clock()
         token = secrets.token_hex(16)
+        values: dict[str, Any] = {
+            ":event_type": {"S": event_type},
+            ":body": {"S": body},
+            ":sha": {"S": body_sha256},
+            ":ts": {"S": event_timestamp},
+            ":claimed": {"S": STATUS_CLAIMED},
+            ":token": {"S": token},
+            ":lease": _num(now + self._lease_seconds),
+            ":expires": {"N": str(int(now) + self._retention_seconds)},
+            ":now": _num(now),
+            ":one": {"N": "1"},
+        }
+        update = _CLAIM_UPDATE
+        if event_created_at is not None:
+            values[":created"] = {"N": str(event_created_at)}
+            update = _CLAIM_UPDATE_WITH_CREATED_AT
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"event_id": {"S": event_id}},
-                UpdateExpression=_CLAIM_UPDATE,
+                UpdateExpression=update,
                 ConditionExpression=_CLAIM_CONDITION,
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":event_type": {"S": event_type},
-                    ":body": {"S": body},
-                    ":sha": {"S": body_sha256},
-                    ":ts": {"S": event_timestamp},
-                    ":claimed": {"S": STATUS_CLAIMED},
-                    ":token": {"S": token},
-                    ":lease": _num(now + self._lease_seconds),
-                    ":expires": {"N": str(int(now) + self._retention_seconds)},
-                    ":now": _num(now),
-                    ":one": {"N": "1"},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

@@ -23,10 +23,10 @@ from typing import Final
 MESSAGE_ID_PREFIX: Final = "msg_"
 KSUID_LENGTH: Final = 27
 KSUID_EPOCH_MS: Final = 1_400_000_000_000
-_BASE62: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_DIGIT: Final = {character: value for value, character in enumerate(_BASE62)}
+BASE62_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGIT: Final = {character: value for value, character in enumerate(BASE62_ALPHABET)}
 _KSUID_LIMIT: Final = 1 << 160  # 20 bytes
-_RANDOM_BITS: Final = 120  # the 15 bytes after the 5-byte time
+RANDOM_BITS: Final = 120  # the 15 bytes after the 5-byte time
 # 2020-01-01T00:00:00Z: no Svix message this product receives is older.
 EARLIEST_PLAUSIBLE_MS: Final = 1_577_836_800_000
 # Svix's clock and Lambda's may disagree a little; a time further ahead than this is not a Svix time.
@@ -45,7 +45,7 @@ def decode_ksuid_ms(message_id: str) -> int | None:
         value = value * 62 + digit
     if value >= _KSUID_LIMIT:
         return None
-    units = value >> _RANDOM_BITS  # 1/256 seconds since the KSUID epoch
+    units = value >> RANDOM_BITS  # 1/256 seconds since the KSUID epoch
     return KSUID_EPOCH_MS + round(units * 1000 / 256)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
-#: Every type in the Stack Auth reference (twelve types plus the dashboard's ``stack.test``).
-#: Anything else is routed to the fallback topic: new types must never be rejected.
+#: Every type Stack Auth sends: the twelve of its reference, the dashboard's ``stack.test``, and the five of its error
+#: tracking (``issue.*``, sent by the newer code base also published as Hexclave). Anything else is routed to the
+#: fallback topic: new types must never be rejected.
 KNOWN_EVENT_TYPES: Final[tuple[str, ...]] = (
     "user.created",
     "user.updated",
@@ -25,6 +26,11 @@ KNOWN_EVENT_TYPES: Final[tuple[str, ...]] = (
     "project_permission.created",
     "project_permission.deleted",
     "stack.test",
+    "issue.created",
+    "issue.regressed",
+    "issue.resolved",
+    "issue.ignored",
+    "issue.merged",
 )
 
 #: CloudFormation logical id of the topic for types not in ``KNOWN_EVENT_TYPES`` and for verified

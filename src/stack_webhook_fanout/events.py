@@ -11,6 +11,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field, TypeAdapter
 
 from .models import (
+    Issue,
     ProjectPermission,
     StackModel,
     StackTest,
@@ -88,6 +89,31 @@ class StackTestEvent(StackModel):
     data: StackTest
 
 
+class IssueCreatedEvent(StackModel):
+    type: Literal["issue.created"]
+    data: Issue
+
+
+class IssueRegressedEvent(StackModel):
+    type: Literal["issue.regressed"]
+    data: Issue
+
+
+class IssueResolvedEvent(StackModel):
+    type: Literal["issue.resolved"]
+    data: Issue
+
+
+class IssueIgnoredEvent(StackModel):
+    type: Literal["issue.ignored"]
+    data: Issue
+
+
+class IssueMergedEvent(StackModel):
+    type: Literal["issue.merged"]
+    data: Issue
+
+
 #: Any known event, discriminated by ``type``: ``STACK_EVENT_ADAPTER.validate_json(message_body)``.
 StackEvent = Annotated[
     UserCreatedEvent
@@ -102,7 +128,12 @@ StackEvent = Annotated[
     | TeamPermissionDeletedEvent
     | ProjectPermissionCreatedEvent
     | ProjectPermissionDeletedEvent
-    | StackTestEvent,
+    | StackTestEvent
+    | IssueCreatedEvent
+    | IssueRegressedEvent
+    | IssueResolvedEvent
+    | IssueIgnoredEvent
+    | IssueMergedEvent,
     Field(discriminator="type"),
 ]
 STACK_EVENT_ADAPTER: Final[TypeAdapter[StackEvent]] = TypeAdapter(StackEvent)

@@ -150,6 +150,8 @@ def handle_http_event(service: IngestService, event: object) -> dict[str, Any]:
         message_id=result.message_id,
         attempt=result.attempt,
         invalid_reason=result.event.invalid_reason,
+        event_created_at=result.event_created_at,
+        delivery_lag_ms=result.delivery_lag_ms,
     )
     return response(200, {"status": "published", "event_id": result.event_id, "message_id": result.message_id})
 

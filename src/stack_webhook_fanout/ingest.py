@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -11,12 +13,13 @@ from typing import TYPE_CHECKING
 from .errors import BadRequestError, DependencyError, PayloadTooLargeError, SignatureError
 from .event_parser import ParsedEvent, attribute_safe, parse_event
 from .event_store import AlreadyPublished
+from .event_time import event_created_at_ms
 from .observability import logger
 from .signature import standard_headers
 from .topics import SNS_MAX_MESSAGE_BYTES, message_attributes, message_size
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from mypy_boto3_sns.type_defs import MessageAttributeValueTypeDef
 
@@ -54,12 +57,17 @@ class IngestResult:
     attempt: int = 0
     #: False when SNS accepted the message but the record could not be marked published (it stays "claimed").
     recorded: bool = True
+    #: The event's creation time (epoch ms) from its svix-id, when it has one (``event_time``).
+    event_created_at: int | None = None
+    #: Milliseconds from ``event_created_at`` to this delivery's receipt (never negative), when there is one.
+    delivery_lag_ms: int | None = None
 
 
 class IngestService:
     """Turn a verified delivery into exactly one SNS publication per svix-id (in the normal case).
 
-    Raises the errors of ``errors.py``; ``http_api.py`` maps them to statuses.
+    Raises the errors of ``errors.py``; ``http_api.py`` maps them to statuses. ``clock`` (epoch seconds) dates the
+    receipt, against which an event's creation time is judged plausible and its delivery lag measured.
     """
 
     def __init__(
@@ -69,7 +77,9 @@ class IngestService:
         store: EventStore,
         publisher: SnsPublisher,
         router: TopicRouter,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._secrets = secrets
         self._store = store
         self._publisher = publisher
@@ -94,8 +104,10 @@ class IngestService:
         timestamp = str(math.floor(float(ids["webhook-timestamp"])))
         logger.append_keys(event_id=event_id)
 
+        received_ms = int(self._clock() * 1000)
+        created_at = event_created_at_ms(event_id, received_ms)
         event = parse_event(body)
-        attributes = message_attributes(event, event_id, timestamp)
+        attributes = message_attributes(event, event_id, timestamp, event_created_at=created_at)
         size = message_size(body, attributes)
         if size > SNS_MAX_MESSAGE_BYTES:
             raise PayloadTooLargeError(size, SNS_MAX_MESSAGE_BYTES)
@@ -109,6 +121,7 @@ class IngestService:
             body=body_text,
             body_sha256=body_sha256,
             event_timestamp=timestamp,
+            event_created_at=created_at,
         )
         if isinstance(claimed, AlreadyPublished):
             if claimed.body_sha256 not in (None, body_sha256):
@@ -117,7 +130,12 @@ class IngestService:
                     extra={"outcome": "duplicate"},
                 )
             return IngestResult(outcome=Outcome.DUPLICATE, event_id=event_id, event=event)
-        return self._publish(claimed, event, body_text, attributes)
+        result = self._publish(claimed, event, body_text, attributes)
+        if created_at is None:
+            return result
+        # Svix rounds its time to 1/256 s and the clocks may differ a little: a lag is never below 0.
+        lag = max(0, received_ms - created_at)
+        return dataclasses.replace(result, event_created_at=created_at, delivery_lag_ms=lag)
 
     def _verify(self, body: bytes, ids: dict[str, str]) -> None:
         verifier = self._secrets.verifier()

@@ -10,7 +10,7 @@ and leaves validation to subscribers, who parse with these models (``make schema
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -120,6 +120,35 @@ class StackTest(StackModel):
     endpointUrl: str | None = None  # Stack's own camelCase field name
 
 
+#: A decimal string: Stack sends 64-bit counters as text, as they may exceed what a JSON number holds exactly (2**53).
+DecimalString = Annotated[str, Field(pattern=r"^[0-9]+$")]
+
+
+class Issue(StackModel):
+    """``issue.*`` data (Stack's error tracking): one grouped error. ``issue.merged`` describes the surviving issue.
+
+    ``short_id`` (a per-project counter) and ``times_seen`` are decimal strings, as Stack sends them: use
+    ``int(issue.times_seen)``, which is exact at any size. ``status`` is ``unresolved``, ``resolved`` or ``ignored``
+    and ``substatus`` ``new``, ``ongoing`` or ``regressed``, kept as text so that a new value still validates.
+    """
+
+    id: str
+    short_id: DecimalString
+    type: str  # the error's type, such as "TypeError"
+    value: str  # the error's message
+    culprit: str | None = None  # the code location
+    level: str
+    status: str
+    substatus: str
+    first_seen_at_millis: int
+    last_seen_at_millis: int
+    times_seen: DecimalString
+    service_name: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    url: str  # a deep link to the issue in Stack's dashboard
+
+
 #: The data model of every known event type (``tests/unit/test_models.py`` checks it covers KNOWN_EVENT_TYPES).
 DATA_MODELS: Final[dict[str, type[StackModel]]] = {
     "user.created": User,
@@ -135,4 +164,9 @@ DATA_MODELS: Final[dict[str, type[StackModel]]] = {
     "project_permission.created": ProjectPermission,
     "project_permission.deleted": ProjectPermission,
     "stack.test": StackTest,
+    "issue.created": Issue,
+    "issue.regressed": Issue,
+    "issue.resolved": Issue,
+    "issue.ignored": Issue,
+    "issue.merged": Issue,
 }

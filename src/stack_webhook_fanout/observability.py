@@ -11,6 +11,8 @@ printed as a bare EMF document, so the metrics never depend on ``POWERTOOLS_LOG_
 Metric names and dimensions are those the alarms and the dashboard in ``template.yaml`` read: namespace
 ``POWERTOOLS_METRICS_NAMESPACE``, dimension ``service`` = ``POWERTOOLS_SERVICE_NAME``; ``RejectedByReason`` adds
 ``reason``; ``ColdStart`` is per ``function_name`` and ``service``, on an execution environment's first invocation.
+``DeliveryLag`` (milliseconds, under ``service``) is on the line of every published event whose svix-id told its
+creation time: how long after Svix created the message it reached the function (docs/delivery-lag.md).
 
 Logs carry ids, types, sizes and outcomes, never payload contents or secrets.
 """
@@ -42,21 +44,31 @@ _LOG_METHODS: Final = {
 }
 
 
+#: The one metric that is not a counter: milliseconds from the event's creation (its svix-id) to its receipt.
+DELIVERY_LAG: Final = "DeliveryLag"
+
+
 class MetricSet:
     """The counters one outcome adds, as EMF: each counts 1 under the ``service`` dimension, and ``by_reason``
-    counters also under ``service`` + ``reason``. Built once per outcome at import, so that writing one costs a
-    timestamp and a dict."""
+    counters also under ``service`` + ``reason``; with a delivery lag, ``DeliveryLag`` (milliseconds) under
+    ``service`` too. Built once per outcome at import, so that writing one costs a timestamp and a dict."""
 
     def __init__(self, *names: str, by_reason: tuple[str, ...] = ()) -> None:
         self.names: Final = ("Received", *names)
         self.by_reason: Final = by_reason
-        self.directives: Final = self._directives(self.names, by_reason, cold_start=False)
-        self.cold_start_directives: Final = self._directives(self.names, by_reason, cold_start=True)
+        # indexed by (cold start, with delivery lag)
+        self._directives: Final = {
+            (cold, lag): self._build(self.names, by_reason, cold_start=cold, delivery_lag=lag)
+            for cold in (False, True)
+            for lag in (False, True)
+        }
         self.values: Final = dict.fromkeys((*self.names, *by_reason), 1)
         self.cold_start_values: Final = {**self.values, "ColdStart": 1}
 
     @staticmethod
-    def _directives(names: tuple[str, ...], by_reason: tuple[str, ...], *, cold_start: bool) -> list[dict[str, Any]]:
+    def _build(
+        names: tuple[str, ...], by_reason: tuple[str, ...], *, cold_start: bool, delivery_lag: bool
+    ) -> list[dict[str, Any]]:
         def directive(dimensions: list[str], metrics: tuple[str, ...]) -> dict[str, Any]:
             return {
                 "Namespace": METRICS_NAMESPACE,
@@ -65,17 +77,20 @@ class MetricSet:
             }
 
         directives = [directive(["service"], names)]
+        if delivery_lag:
+            directives[0]["Metrics"].append({"Name": DELIVERY_LAG, "Unit": "Milliseconds"})
         if by_reason:
             directives.append(directive(["service", "reason"], by_reason))
         if cold_start:
             directives.append(directive(["function_name", "service"], ("ColdStart",)))
         return directives
 
-    def fields(self, *, cold_start: bool) -> dict[str, Any]:
-        """The EMF members of one outcome line: ``_aws`` and the counters."""
-        directives, values = (
-            (self.cold_start_directives, self.cold_start_values) if cold_start else (self.directives, self.values)
-        )
+    def fields(self, *, cold_start: bool, delivery_lag_ms: int | None = None) -> dict[str, Any]:
+        """The EMF members of one outcome line: ``_aws``, the counters, and ``DeliveryLag`` when given."""
+        directives = self._directives[cold_start, delivery_lag_ms is not None]
+        values = self.cold_start_values if cold_start else self.values
+        if delivery_lag_ms is not None:
+            values = {**values, DELIVERY_LAG: delivery_lag_ms}
         return {"_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}, **values}
 
 
@@ -155,13 +170,15 @@ def log_outcome(
     *,
     level: int = logging.INFO,
     exc_info: bool = False,
+    delivery_lag_ms: int | None = None,
     **fields: Any,
 ) -> None:
     """Write the invocation's one outcome line: a log record with ``fields`` that carries ``metrics`` as EMF.
 
     ``fields`` must include ``reason`` when ``metrics`` counts by reason (it is that metric's dimension).
+    ``delivery_lag_ms``, when given, is emitted as the ``DeliveryLag`` metric.
     """
-    emf = metrics.fields(cold_start=_invocation.cold_start)
+    emf = metrics.fields(cold_start=_invocation.cold_start, delivery_lag_ms=delivery_lag_ms)
     if level >= logger.log_level:
         # stacklevel 3: the record's location is log_outcome's caller, not log_outcome or Powertools' method
         _LOG_METHODS[level](message, exc_info=exc_info, stacklevel=3, extra={**fields, **emf})

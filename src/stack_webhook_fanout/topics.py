@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 UNREADABLE_TYPE: Final = "unreadable"
 #: SNS counts the body and every attribute's name, type and value against this limit.
 SNS_MAX_MESSAGE_BYTES: Final = 262_144
+#: SNS discards a message with more attributes than this when it delivers it raw to an SQS subscriber (SQS's own
+#: limit), so no message may carry more: ``tests/unit/test_message_attribute_count.py`` holds every sample to it.
+MAX_MESSAGE_ATTRIBUTES: Final = 10
 
 
 class TopicRouter:
@@ -38,11 +41,18 @@ class TopicRouter:
 
 
 def message_attributes(
-    event: ParsedEvent, event_id: str, event_timestamp: str, *, replay: bool = False
+    event: ParsedEvent,
+    event_id: str,
+    event_timestamp: str,
+    *,
+    event_created_at: int | None = None,
+    replay: bool = False,
 ) -> dict[str, MessageAttributeValueTypeDef]:
     """Attributes subscribers can filter on: ``event_type``, ``event_id``, ``event_timestamp`` always;
     ``user_id`` / ``team_id`` when the data has them; ``invalid_reason`` for bodies that are not valid events;
-    ``replay`` on messages re-published by the replay tool.
+    ``event_created_at`` (a ``Number``, epoch milliseconds) when the svix-id told the event's creation time
+    (``event_time.event_created_at_ms``); ``replay`` on messages re-published by the replay tool. At most seven
+    of them, within :data:`MAX_MESSAGE_ATTRIBUTES`.
     """
     values = {
         "event_type": event.event_type or UNREADABLE_TYPE,
@@ -57,7 +67,12 @@ def message_attributes(
         values["invalid_reason"] = event.invalid_reason
     if replay:
         values["replay"] = "true"
-    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+    attributes: dict[str, MessageAttributeValueTypeDef] = {
+        name: {"DataType": "String", "StringValue": value} for name, value in values.items()
+    }
+    if event_created_at is not None:
+        attributes["event_created_at"] = {"DataType": "Number", "StringValue": str(event_created_at)}
+    return attributes
 
 
 def message_size(body: bytes, attributes: Mapping[str, MessageAttributeValueTypeDef]) -> int:

@@ -15,6 +15,7 @@ from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.samples import resign_event
 
 from stack_webhook_fanout.event_store import plain_item
+from stack_webhook_fanout.event_time import decode_ksuid_ms
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -104,6 +105,14 @@ def load_event_file(event_type: str) -> dict[str, Any]:
 def signed_event_file(event_type: str, secret: str | list[str], **kwargs: Any) -> dict[str, Any]:
     """``events/<type>.json`` re-signed now with ``secret`` (a fresh svix-id unless ``keep_id``)."""
     return resign_event(load_event_file(event_type), secret, **kwargs)
+
+
+def created_at_attribute(event_id: str) -> dict[str, str]:
+    """The ``event_created_at`` attribute a delivery of ``event_id`` carries: the devkit signs with ids shaped as the
+    Svix server makes them (a KSUID of the current time), so every test delivery has one."""
+    created = decode_ksuid_ms(event_id)
+    assert created is not None, event_id
+    return {"event_created_at": str(created)}
 
 
 def header(event: dict[str, Any], name: str) -> str:

@@ -20,7 +20,7 @@ from stack_webhook_fanout_tools.devkit.signing import sign_headers
 
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
-from .support import FALLBACK, header, signed_event_file
+from .support import FALLBACK, created_at_attribute, header, signed_event_file
 
 if TYPE_CHECKING:
     from .support import Deployment
@@ -42,6 +42,11 @@ EXPECTED_SUBJECT_ATTRIBUTES: dict[str, dict[str, str]] = {
     "project_permission.created": {"user_id": USER_ID},
     "project_permission.deleted": {"user_id": USER_ID},
     "stack.test": {},
+    "issue.created": {},
+    "issue.regressed": {},
+    "issue.resolved": {},
+    "issue.ignored": {},
+    "issue.merged": {},
 }
 
 
@@ -74,6 +79,7 @@ def test_lambda_handler_publishes_each_type_once_to_its_topic(deployment: Deploy
         "event_id": event_id,
         "event_timestamp": header(event, "svix-timestamp"),
         **EXPECTED_SUBJECT_ATTRIBUTES[event_type],
+        **created_at_attribute(event_id),
     }
     # and the record says published, with the body, its hash and where it went
     record = deployment.record(event_id)
@@ -85,6 +91,7 @@ def test_lambda_handler_publishes_each_type_once_to_its_topic(deployment: Deploy
     assert record["topic_arn"] == deployment.stack.topic_arns[event_type]
     assert record["message_id"] == answer["message_id"]
     assert record["attempts"] == 1
+    assert record["event_created_at"] == int(created_at_attribute(event_id)["event_created_at"])
     assert "claim_token" not in record
     assert record["expires_at"] > time.time() + 29 * 86_400
     assert len(deployment.scan()) == 1
@@ -135,6 +142,7 @@ def test_lambda_handler_routes_an_unknown_type_to_the_fallback_topic(deployment:
         "event_type": UNKNOWN_SAMPLE_TYPE,
         "event_id": header(event, "svix-id"),
         "event_timestamp": header(event, "svix-timestamp"),
+        **created_at_attribute(header(event, "svix-id")),
     }
     record = deployment.record(header(event, "svix-id"))
     assert record is not None
@@ -175,6 +183,7 @@ def test_lambda_handler_routes_a_verified_invalid_body_to_the_fallback_topic(
         "event_timestamp": headers["svix-timestamp"],
         "invalid_reason": invalid_reason,
         **subject,
+        **created_at_attribute(headers["svix-id"]),
     }
     record = deployment.record(headers["svix-id"])
     assert record is not None
@@ -219,6 +228,7 @@ def test_lambda_handler_routes_a_known_type_on_its_verified_type_whatever_its_da
         "event_id": headers["svix-id"],
         "event_timestamp": headers["svix-timestamp"],
         **subject,
+        **created_at_attribute(headers["svix-id"]),
     }
 
 

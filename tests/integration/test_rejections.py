@@ -12,7 +12,7 @@ from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
 from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES
 
-from .support import signed_event_file
+from .support import created_at_attribute, signed_event_file
 
 if TYPE_CHECKING:
     from .support import Deployment
@@ -144,6 +144,11 @@ def test_lambda_handler_accepts_the_largest_body_that_fits(deployment: Deploymen
             "event_id": probe["headers"]["svix-id"],
             "event_timestamp": probe["headers"]["svix-timestamp"],
         }.items()
+    )
+    # and the event time the id tells, a Number (13 digits of epoch ms, the same length for every id made now)
+    attributes_bytes += sum(
+        len(name) + len("Number") + len(value)
+        for name, value in created_at_attribute(probe["headers"]["svix-id"]).items()
     )
     event = _signed_event_of_size(deployment.stack.secret_value, SNS_MAX_MESSAGE_BYTES - attributes_bytes)
 

@@ -205,6 +205,41 @@ def test_secret_mismatch_alarm_needs_mismatches_and_nothing_published(template: 
     assert "AND FILL(published, 0) == 0" in by_id["stuck"]["Expression"]
 
 
+def test_delivery_lag_alarm_watches_the_p90_of_the_functions_delivery_lag(template: dict[str, Any]) -> None:
+    env = function_env(template)
+    alarm = alarms(template)["DeliveryLagAlarm"]
+    assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-delivery-lag"}
+    [stat] = [m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert stat["Metric"]["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert (stat["Metric"]["MetricName"], dimensions(stat["Metric"])) == (
+        "DeliveryLag",
+        {"service": env["POWERTOOLS_SERVICE_NAME"]},
+    )
+    # late: a tenth of the deliveries more than a minute after Svix created them (its retries come after 5 s, then
+    # 5 min), in 2 of 3 five-minute periods
+    assert (stat["Stat"], stat["Period"]) == ("p90", 300)
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (60_000, "GreaterThanThreshold")
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3, 2)
+    assert "docs/delivery-lag.md" in alarm["AlarmDescription"]
+
+
+def test_delivery_lag_alarm_is_on_the_dashboard_with_its_metric(template: dict[str, Any]) -> None:
+    namespace = function_env(template)["POWERTOOLS_METRICS_NAMESPACE"]
+    [widget] = [
+        w
+        for w in dashboard(template)["widgets"]
+        if any(
+            r[:4] == [namespace, "DeliveryLag", "service", "<AWS::StackName>"]
+            for r in w["properties"].get("metrics", [])
+        )
+    ]
+    assert {row[-1]["stat"] for row in widget["properties"]["metrics"]} == {"p50", "p90", "Maximum"}
+    assert (
+        widget["properties"]["annotations"]["horizontal"][0]["value"]
+        == alarms(template)["DeliveryLagAlarm"]["Threshold"]
+    )
+
+
 def test_api_throttling_filter_reads_the_access_logs_status_field(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     access_log = resources["WebhookHttpApi"]["Properties"]["AccessLogSettings"]
@@ -305,10 +340,10 @@ def test_custom_metrics_of_alarms_and_dashboard_are_emitted_by_the_function(
     capsys.readouterr()
 
     # given: every outcome the alarms and the dashboard count
-    fed_stack.deliver("user.created")  # Received, Published, ColdStart
+    fed_stack.deliver("user.created")  # Received, Published, ColdStart, DeliveryLag (its id is a Svix KSUID)
     duplicate = fed_stack.deliver("team.created")
     fed_stack.deliver("team.created", event_id=duplicate.event_id)  # Duplicate
-    fed_stack.deliver("issue.created")  # PublishedToFallback
+    fed_stack.deliver("session.created")  # PublishedToFallback
     EventStore(stack.client("dynamodb"), stack.table_name, lease_seconds=300).claim(
         "msg_busy", event_type="user.created", body="{}", body_sha256="0", event_timestamp="1"
     )

@@ -94,7 +94,7 @@ def assert_replayed(
 
 def test_replay_by_id_republishes_exactly_those_events_with_the_replay_attribute(fed_stack: FedStack) -> None:
     # given: four events ingested (one of a type Stack may add later, routed to the fallback topic)
-    user, _team, unknown, _test = ingest(fed_stack, "user.created", "team.created", "issue.created", "stack.test")
+    user, _team, unknown, _test = ingest(fed_stack, "user.created", "team.created", "session.created", "stack.test")
     published = originals(fed_stack)
     assert published[unknown.event_id][0] == FALLBACK
 

@@ -107,7 +107,7 @@ def test_replay_cli_execute_publishes_the_selection_and_summarises(fed_stack: Fe
 @pytest.mark.integration
 def test_replay_cli_exits_1_and_names_the_reason_when_publishing_fails(fed_stack: FedStack, tmp_path: Path) -> None:
     # given: an outputs file whose fallback topic does not exist on the emulator
-    delivery = fed_stack.deliver("issue.created")
+    delivery = fed_stack.deliver("session.created")
     fed_stack.drain_all()
     outputs = fed_stack.stack.outputs()
     outputs["FallbackTopicArn"] = outputs["FallbackTopicArn"] + "-gone"
@@ -181,7 +181,7 @@ def test_replay_cli_finds_a_deployed_stack_by_name(
     }
     fed = FedStack(stack=stack, queues=queues, monkeypatch=monkeypatch)
     deleted = fed.deliver("user.deleted")
-    unknown = fed.deliver("issue.created")
+    unknown = fed.deliver("session.created")
     assert (deleted.status, unknown.status) == (200, 200)
     fed.drain_all()
 

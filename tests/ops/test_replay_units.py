@@ -241,7 +241,7 @@ def test_plan_message_routes_and_attributes_as_ingest_does_plus_replay() -> None
 
     known = plan_message(record(), router)
     unknown = plan_message(
-        StoredEvent("msg_2", "issue.created", '{"type":"issue.created","data":{}}', "published", "17"), router
+        StoredEvent("msg_2", "session.created", '{"type":"session.created","data":{}}', "published", "17"), router
     )
     invalid = plan_message(StoredEvent("msg_3", "unreadable", "[1,2,3]", "claimed", "18"), router)
     rejected_by_models = plan_message(
@@ -257,7 +257,7 @@ def test_plan_message_routes_and_attributes_as_ingest_does_plus_replay() -> None
         "replay": "true",
     }
     assert unknown.topic_arn == f"{ARN}Fallback"
-    assert unknown.attributes["event_type"]["StringValue"] == "issue.created"
+    assert unknown.attributes["event_type"]["StringValue"] == "session.created"
     assert invalid.topic_arn == f"{ARN}Fallback"
     assert invalid.attributes["invalid_reason"]["StringValue"] == "not_an_object"
     # a known type goes to its topic whatever its data holds, as in the ingest function

@@ -49,14 +49,14 @@ def test_schema_check_mode_detects_an_edited_file(tmp_path: Path) -> None:
     assert generate("--out", str(tmp_path), "--check").returncode == 0
     path = tmp_path / "user.created.json"
     path.write_text(path.read_text().replace('"id"', '"identifier"'))
-    (tmp_path / "issue.created.json").write_text("{}\n")
+    (tmp_path / "session.created.json").write_text("{}\n")
 
     # when
     result = generate("--out", str(tmp_path), "--check")
 
     # then
     assert result.returncode == 1
-    assert "issue.created.json, user.created.json" in result.stderr
+    assert "session.created.json, user.created.json" in result.stderr
 
 
 def test_schemas_exist_for_every_known_type_and_nothing_else() -> None:

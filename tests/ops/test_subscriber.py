@@ -219,7 +219,7 @@ def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
     assert all(d.status == 200 for d in [*good, filtered_out])
     # and: two messages a consumer cannot type, as our ingest function published them: an unknown type (to the
     # fallback topic), and a user.created whose data the models reject (routed on its verified type, to its topic)
-    unknown = fed_stack.deliver("issue.created")
+    unknown = fed_stack.deliver("session.created")
     invalid = fed_stack.deliver("user.created", body=b'{"type":"user.created","data":{"id":"u_1"}}')
     [fallback] = receive_raw(sqs, fed_stack.queues["fallback"], expected=2)
     assert fallback["MessageAttributes"]["event_id"]["StringValue"] == unknown.event_id
@@ -247,7 +247,7 @@ def test_subscriber_consumer_processes_published_events_and_reports_bad_ones(
     assert actions[1] == "erased data of user 3241a285-8329-4d69-8f3d-316e08cf140c in 2 teams"
     assert actions[2].startswith("granted user ")
     rejected = sorted((line["event_id"], line["event_type"]) for line in logs if line.get("decision") == "rejected")
-    assert rejected == sorted([(unknown.event_id, "issue.created"), (invalid.event_id, "user.created")])
+    assert rejected == sorted([(unknown.event_id, "session.created"), (invalid.event_id, "user.created")])
     for secret in PERSONAL_DATA:
         assert secret not in json.dumps(logs)
 
@@ -257,7 +257,7 @@ def test_subscriber_consumer_reports_a_batch_of_only_bad_messages_without_failin
     fed_stack: FedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: two messages from the fallback topic only
-    fed_stack.deliver("issue.created")
+    fed_stack.deliver("session.created")
     fed_stack.deliver("unreadable", body=b'{"data":{"endpointUrl":"https://x"}}')
     sqs = fed_stack.stack.client("sqs")
     fallback = receive_raw(sqs, fed_stack.queues["fallback"], expected=2)

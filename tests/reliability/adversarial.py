@@ -25,6 +25,8 @@ from stack_webhook_fanout_tools.devkit.apigw import http_api_event
 from stack_webhook_fanout_tools.devkit.samples import sample_body, sample_data
 from stack_webhook_fanout_tools.devkit.signing import new_message_id, new_secret
 
+from stack_webhook_fanout.event_time import decode_ksuid_ms
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -139,6 +141,10 @@ def attribute_bytes(attributes: Mapping[str, str]) -> int:
 def body_of_message_size(ctx: Context, msg_id: str, size: int) -> bytes:
     """A ``stack.test`` body that makes a message of exactly ``size`` bytes with the attributes ingest adds."""
     attributes = {"event_type": "stack.test", "event_id": msg_id, "event_timestamp": str(ctx.now)}
+    # the devkit's ids carry their time: a Number attribute, counted as a String ("Number" is as long as "String")
+    created_at = decode_ksuid_ms(msg_id)
+    if created_at is not None:
+        attributes["event_created_at"] = str(created_at)
     skeleton = b'{"type":"stack.test","data":{"message":"","endpointUrl":"https://example.com/webhooks/stack"}}'
     padding = size - attribute_bytes(attributes) - len(skeleton)
     body = skeleton.replace(b'"message":""', b'"message":"' + b"a" * padding + b'"')
@@ -463,7 +469,7 @@ CORPUS: Final[tuple[Case, ...]] = (
         _published("team.deleted"),
     ),
     _p("json_array_body", _r(lambda c: signed(c, b"[]")), _published(FALLBACK, invalid_reason="not_an_object")),
-    _p("unknown_type", _r(lambda c: signed(c, sample_body("issue.created"))), _published(FALLBACK)),
+    _p("unknown_type", _r(lambda c: signed(c, sample_body("session.created"))), _published(FALLBACK)),
     # --- methods ----------------------------------------------------------------------------------------------------
     _p(
         "get_with_a_valid_signature",

@@ -33,12 +33,12 @@ EVENTS_DIR = REPO_ROOT / "events"
 REGION = "us-east-1"
 TABLE_NAME = "unit-events"
 SECRET_NAME = "unit/stack-webhook-secret"
-#: A type Stack sends in newer versions that this release does not know (``events/issue.created.json``).
-UNKNOWN_EXAMPLE_TYPE = "issue.created"
+#: A type this release does not know, routed to the fallback topic (``events/session.created.json``).
+UNKNOWN_EXAMPLE_TYPE = "session.created"
 
 
 def load_example_bodies() -> dict[str, str]:
-    """The verbatim body of every known type and of ``issue.created`` (a type this release does not know), taken
+    """The verbatim body of every known type and of ``session.created`` (a type this release does not know), taken
     from ``events/<type>.json``: API Gateway events whose ``body`` is the Stack body as a string."""
     bodies: dict[str, str] = {}
     for event_type in (*KNOWN_EVENT_TYPES, UNKNOWN_EXAMPLE_TYPE):

@@ -67,8 +67,10 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_from_env_extra_topics_are_allowed() -> None:
-    topics = {**TOPICS, "issue.created": "arn:aws:sns:us-east-1:123456789012:issue-created"}
-    assert Settings.from_env(env(TOPIC_ARNS=json.dumps(topics))).topic_arns["issue.created"].endswith("issue-created")
+    topics = {**TOPICS, "session.created": "arn:aws:sns:us-east-1:123456789012:session-created"}
+    assert (
+        Settings.from_env(env(TOPIC_ARNS=json.dumps(topics))).topic_arns["session.created"].endswith("session-created")
+    )
 
 
 @pytest.mark.parametrize("missing", REQUIRED)

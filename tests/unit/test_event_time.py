@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from ksuid import KsuidMs
+from stack_webhook_fanout_tools.devkit.signing import new_message_id
 
 from stack_webhook_fanout.event_time import (
     EARLIEST_PLAUSIBLE_MS,
@@ -91,3 +92,42 @@ def test_a_time_before_2020_is_not_an_event_time() -> None:
     assert event_created_at_ms(before, NOW_MS) is None
     after = id_at(EARLIEST_PLAUSIBLE_MS + 2_000)
     assert event_created_at_ms(after, NOW_MS) == decode_ksuid_ms(after)
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "msg_" + "_" * 27,  # 27 characters, none of them base62
+        "msg_" + "é" * 27,
+        "msg_Gp5xGMK93cfx-K4wJtn0NuKOokM",  # the shape of a URL-safe random token (a test signer's id)
+        "msg_ 2KWPBgLlAfxdpx2AI54pPJ85f",  # a space inside
+        "MSG_2KWPBgLlAfxdpx2AI54pPJ85f4W",  # the prefix is case-sensitive
+    ],
+)
+def test_27_characters_that_are_not_a_base62_ksuid_have_no_time(message_id: str) -> None:
+    assert decode_ksuid_ms(message_id) is None
+    assert event_created_at_ms(message_id, NOW_MS) is None
+
+
+def test_the_plausible_range_includes_both_of_its_ends_to_the_256th_of_a_second() -> None:
+    # ids made as the Svix server makes them (devkit.signing): times that are whole 1/256 s decode exactly
+    step_ms = 1000 / 256
+    assert event_created_at_ms(new_message_id(EARLIEST_PLAUSIBLE_MS), NOW_MS) == EARLIEST_PLAUSIBLE_MS
+    assert event_created_at_ms(new_message_id(round(EARLIEST_PLAUSIBLE_MS - step_ms)), NOW_MS) is None
+    latest = NOW_MS + MAX_CLOCK_SKEW_MS
+    assert event_created_at_ms(new_message_id(latest), NOW_MS) == latest
+    assert event_created_at_ms(new_message_id(round(latest + step_ms)), NOW_MS) is None
+
+
+@pytest.mark.parametrize("offset_ms", [0, 1, 2, 3, 500, 999, 86_400_000 * 365])
+def test_the_devkits_ids_decode_to_their_time_and_agree_with_svix_ksuid(offset_ms: int) -> None:
+    # given an id the devkit signs deliveries with, for a known time
+    created = EARLIEST_PLAUSIBLE_MS + 1_234_567_000 + offset_ms
+    message_id = new_message_id(created)
+    # then it decodes to that time within Svix's resolution (1/256 s, rounded: at most 2 ms off, so 999 ms rounds up
+    # to the next second), is not the same id twice, and Svix's own library reads the same whole second from it
+    decoded = decode_ksuid_ms(message_id)
+    assert decoded is not None
+    assert abs(decoded - created) <= 2
+    assert new_message_id(created) != message_id
+    assert int(KsuidMs.from_base62(message_id[4:]).timestamp) == decoded // 1000

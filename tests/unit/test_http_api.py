@@ -17,6 +17,7 @@ from stack_webhook_fanout_tools.devkit.signing import new_secret
 from stack_webhook_fanout.errors import BadRequestError
 from stack_webhook_fanout.event_parser import parse_event
 from stack_webhook_fanout.event_store import EventStore, plain_item
+from stack_webhook_fanout.event_time import decode_ksuid_ms, event_created_at_ms
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 from stack_webhook_fanout.http_api import handle_http_event, request_from_event
 from stack_webhook_fanout.ingest import IngestService
@@ -141,7 +142,7 @@ def test_request_from_event_body_with_lone_surrogate_is_bad_request() -> None:
 # --- published, duplicate, in progress ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event_type", [*KNOWN_EVENT_TYPES, "issue.created"])
+@pytest.mark.parametrize("event_type", [*KNOWN_EVENT_TYPES, "session.created"])
 def test_handle_published_to_its_topic(
     post: Any, signed: Any, example_bodies: dict[str, str], topics: Any, sink: Any, stored_items: Any, event_type: str
 ) -> None:
@@ -173,7 +174,11 @@ def test_handle_published_attributes_equal_message_attributes(
     request = signed(example_bodies["team_permission.created"])
     post(request)
     [delivery] = sink.drain()
-    expected = message_attributes(parse_event(request.body), request.event_id, request.headers["svix-timestamp"])
+    created_at = decode_ksuid_ms(request.event_id)  # the signer's ids are Svix KSUIDs of the current time
+    assert created_at is not None
+    expected = message_attributes(
+        parse_event(request.body), request.event_id, request.headers["svix-timestamp"], event_created_at=created_at
+    )
     assert delivery.attributes == {name: value["StringValue"] for name, value in expected.items()}
 
 
@@ -367,11 +372,14 @@ def test_handle_body_over_256_kib_is_413_before_verification(post: Any, signed: 
 def sized_body(total: int, msg_id: str, timestamp: int) -> str:
     """A stack.test body whose SNS message size (body + attributes) is exactly ``total``."""
     template = '{"type":"stack.test","data":{"message":"%s"}}'
-    attributes = message_attributes(parse_event(template % "x"), msg_id, str(timestamp))
+    # the id's creation time is an attribute too, when it has one
+    created_at = event_created_at_ms(msg_id, timestamp * 1000)
+    attributes = message_attributes(parse_event(template % "x"), msg_id, str(timestamp), event_created_at=created_at)
     overhead = message_size(b"", attributes)
     padding = total - overhead - len(template % "")
     body = template % ("x" * padding)
-    assert message_size(body.encode(), message_attributes(parse_event(body), msg_id, str(timestamp))) == total
+    attributes = message_attributes(parse_event(body), msg_id, str(timestamp), event_created_at=created_at)
+    assert message_size(body.encode(), attributes) == total
     return body
 
 

@@ -33,7 +33,45 @@ def required_fields(event_type: str) -> list[str]:
 
 def test_data_models_cover_exactly_the_known_types() -> None:
     assert set(DATA_MODELS) == set(KNOWN_EVENT_TYPES)
-    assert len(KNOWN_EVENT_TYPES) == len(set(KNOWN_EVENT_TYPES)) == 13
+    assert len(KNOWN_EVENT_TYPES) == len(set(KNOWN_EVENT_TYPES)) == 18
+
+
+ISSUE_TYPES = ("issue.created", "issue.regressed", "issue.resolved", "issue.ignored", "issue.merged")
+
+
+@pytest.mark.parametrize("event_type", ISSUE_TYPES)
+def test_issue_events_are_typed_with_their_counters_as_decimal_strings(
+    example_bodies: dict[str, str], event_type: str
+) -> None:
+    # given the sample of an issue.* type, as Stack sends it (its counters as decimal strings)
+    document = json.loads(example_bodies[event_type])
+    document["data"]["fingerprint_version"] = 2  # a field Stack adds later
+    # when a subscriber parses it
+    event = parse_stack_event(json.dumps(document))
+    # then it is that type's event, its counters are kept as the exact text sent, and the unknown field is kept
+    assert type(event).__name__ == "Issue" + event_type.removeprefix("issue.").capitalize() + "Event"
+    issue = event.data
+    assert (issue.short_id, issue.times_seen) == (document["data"]["short_id"], document["data"]["times_seen"])
+    assert int(issue.times_seen) == int(document["data"]["times_seen"])
+    assert issue.model_dump()["fingerprint_version"] == 2
+
+
+def test_an_issue_counter_beyond_2_to_the_53_stays_exact(example_bodies: dict[str, str]) -> None:
+    issue = parse_stack_event(example_bodies["issue.merged"]).data
+    assert int(issue.times_seen) == 2**53 + 1  # a JSON number would have read 2**53
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("times_seen", 3), ("short_id", 42), ("times_seen", "3.0"), ("short_id", "-1"), ("short_id", "")],
+)
+def test_an_issue_counter_that_is_not_a_decimal_string_is_rejected(
+    example_bodies: dict[str, str], field: str, value: object
+) -> None:
+    document = json.loads(example_bodies["issue.created"])
+    document["data"][field] = value
+    with pytest.raises(ValidationError):
+        parse_stack_event(json.dumps(document))
 
 
 def test_stack_event_union_covers_exactly_the_known_types() -> None:
@@ -163,7 +201,7 @@ def test_parse_stack_event_keeps_unknown_fields(example_bodies: dict[str, str]) 
 @pytest.mark.parametrize(
     "body",
     [
-        '{"type":"issue.created","data":{}}',
+        '{"type":"session.created","data":{}}',
         '{"type":"user.created","data":{"id":"x"}}',
         '{"data":{"id":"x"}}',
         "[]",
@@ -177,7 +215,7 @@ def test_parse_stack_event_rejects_what_is_not_a_known_valid_event(body: str) ->
 
 def test_parse_stack_event_rejects_the_unknown_example(example_bodies: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
-        parse_stack_event(example_bodies["issue.created"])
+        parse_stack_event(example_bodies["session.created"])
 
 
 # --- event_parser.parse_event ---------------------------------------------------------------------------------------
@@ -197,6 +235,12 @@ EXPECTED_SUBJECTS: dict[str, tuple[str | None, str | None]] = {
     "project_permission.created": ("data.user_id", None),
     "project_permission.deleted": ("data.user_id", None),
     "stack.test": (None, None),
+    # an issue is about neither a user nor a team
+    "issue.created": (None, None),
+    "issue.regressed": (None, None),
+    "issue.resolved": (None, None),
+    "issue.ignored": (None, None),
+    "issue.merged": (None, None),
 }
 
 
@@ -225,13 +269,13 @@ def test_parse_event_user_selected_team_is_not_reported(example_bodies: dict[str
 
 
 def test_parse_event_unknown_type_is_valid_but_not_known(example_bodies: dict[str, str]) -> None:
-    parsed = parse_event(example_bodies["issue.created"])
-    assert parsed == ParsedEvent(event_type="issue.created", known=False, invalid_reason=None)
+    parsed = parse_event(example_bodies["session.created"])
+    assert parsed == ParsedEvent(event_type="session.created", known=False, invalid_reason=None)
 
 
 def test_parse_event_unknown_type_reports_ids_it_names() -> None:
-    parsed = parse_event(json.dumps({"type": "issue.created", "data": {"user_id": USER, "team_id": TEAM}}))
-    assert (parsed.event_type, parsed.known, parsed.invalid_reason) == ("issue.created", False, None)
+    parsed = parse_event(json.dumps({"type": "session.created", "data": {"user_id": USER, "team_id": TEAM}}))
+    assert (parsed.event_type, parsed.known, parsed.invalid_reason) == ("session.created", False, None)
     assert (parsed.user_id, parsed.team_id) == (USER, TEAM)
 
 
@@ -369,7 +413,7 @@ def test_parse_event_unicode_and_bom() -> None:
         ("team_permission.created", {"id": "$update_team", "user_id": USER, "team_id": TEAM}, (USER, TEAM)),
         ("project_permission.created", {"id": "admin", "user_id": USER}, (USER, None)),
         ("stack.test", {"message": "hi"}, (None, None)),
-        ("issue.created", {"id": "i", "user_id": USER}, (USER, None)),
+        ("session.created", {"id": "i", "user_id": USER}, (USER, None)),
         ("user.created", {"id": "has space"}, (None, None)),
         ("user.created", {"id": 42}, (None, None)),
         ("team.created", {"id": ""}, (None, None)),

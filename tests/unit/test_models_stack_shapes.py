@@ -1,4 +1,4 @@
-"""The typed models accept what Stack sends: payload shapes from Stack's public source, all twelve types and stack.test.
+"""The typed models accept what Stack sends: payload shapes from Stack's public source, every known type.
 
 The shapes follow stack-auth's ``packages/stack-shared/src/interface/crud/{users,teams,team-permissions,
 project-permissions}.ts`` (the webhook schemas are the server read schemas) and ``apps/backend/src/lib/webhooks.tsx``,
@@ -33,6 +33,37 @@ METADATA: dict[str, Any] = {
     "flags": [True, False, None],
     "nested": {"deep": [{"a": 1}, [], {}], "empty": ""},
     "unicode": "Zürich 東京 🚀",
+}
+
+# interface/crud/issues.ts: the one payload of every issue.* type (a warning of another service than the samples).
+ISSUE_TYPES = ("issue.created", "issue.regressed", "issue.resolved", "issue.ignored", "issue.merged")
+ISSUE_OBJECT: dict[str, Any] = {
+    "id": "c7e1f0a2-5b3d-4e8f-9a61-0d2b4c6e8f10",
+    "short_id": "1187",
+    "type": "ValueError",
+    "value": "invalid literal for int() with base 10: 'abc'",
+    "culprit": "api/orders.py in create_order",
+    "level": "warning",
+    "status": "unresolved",
+    "substatus": "ongoing",
+    "first_seen_at_millis": 1761955200000,
+    "last_seen_at_millis": 1764547200000,
+    "times_seen": "2048",
+    "service_name": "orders-api",
+    "environment": "staging",
+    "release": "2026.11.3",
+    "url": "https://app.hexclave.com/projects/ad962777-8244-496a-b6a2-e0c6a449c79e/observability/issues/c7e1f0a2",
+}
+# service_name, environment and release are nullable; a counter beyond 2**53 stays exact as a decimal string.
+ISSUE_OBJECT_NULLS: dict[str, Any] = {
+    **ISSUE_OBJECT,
+    "service_name": None,
+    "environment": None,
+    "release": None,
+    "status": "resolved",
+    "substatus": "ongoing",
+    "times_seen": "18446744073709551615",
+    "short_id": "9007199254740993",
 }
 
 # teamsCrudServerReadSchema: client_metadata, client_read_only_metadata and server_metadata are optional (absent when
@@ -193,6 +224,8 @@ SHAPES: list[tuple[str, str, dict[str, Any]]] = [
         for t in ("project_permission.created", "project_permission.deleted")
         for name, permission in (("custom", "admin"), ("system", "$read_members"))
     ),
+    *((t, "reference", ISSUE_OBJECT) for t in ISSUE_TYPES),
+    *((t, "nulls", ISSUE_OBJECT_NULLS) for t in ISSUE_TYPES),
     (
         "stack.test",
         "dashboard-button",

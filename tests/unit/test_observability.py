@@ -16,9 +16,15 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 import pytest
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
+from stack_webhook_fanout_tools.devkit.signing import new_message_id
 
 from stack_webhook_fanout import observability
+from stack_webhook_fanout.event_store import EventStore
+from stack_webhook_fanout.event_time import decode_ksuid_ms
+from stack_webhook_fanout.http_api import handle_http_event
+from stack_webhook_fanout.ingest import IngestService
 from stack_webhook_fanout.observability import (
+    DELIVERY_LAG,
     DEPENDENCY_FAILURE,
     DUPLICATE,
     IN_PROGRESS,
@@ -37,6 +43,9 @@ from stack_webhook_fanout.observability import (
     logger,
     start_invocation,
 )
+from stack_webhook_fanout.publisher import SnsPublisher
+from stack_webhook_fanout.topics import TopicRouter
+from stack_webhook_fanout.webhook_secret import WebhookSecretSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -143,8 +152,12 @@ def emf_metrics(document: dict[str, Any]) -> dict[tuple[str, ...], set[str]]:
             # every metric is a target member of the root: a number (or an array of at most 100 numbers)
             value = document[metric["Name"]]
             assert type(value) is int, metric["Name"]
-            assert metric["Unit"] == "Count"
-            assert value == 1
+            if metric["Name"] == DELIVERY_LAG:  # the one measurement; every other metric is a counter
+                assert metric["Unit"] == "Milliseconds"
+                assert value >= 0
+            else:
+                assert metric["Unit"] == "Count"
+                assert value == 1
         for dimension_set in directive["Dimensions"]:
             assert len(dimension_set) >= 1  # ours always have the service
             for name in dimension_set:
@@ -222,6 +235,140 @@ def test_cold_start_is_counted_on_the_first_outcome_only(
     assert second["cold_start"] is False
     assert ("function_name", "service") not in emf_metrics(second)
     assert "ColdStart" not in second
+
+
+@pytest.mark.parametrize("metrics", [PUBLISHED, PUBLISHED_TO_FALLBACK, PUBLISHED_NOT_RECORDED])
+@pytest.mark.usefixtures("warm")
+def test_delivery_lag_is_a_milliseconds_metric_under_the_service(metrics: MetricSet, log_lines: io.StringIO) -> None:
+    start_invocation(EVENT, LocalContext())
+
+    log_outcome("published", metrics, outcome="published", delivery_lag_ms=4_321)
+
+    [line] = log_lines.getvalue().splitlines()
+    document = json.loads(line)
+    assert document["DeliveryLag"] == 4_321
+    assert "delivery_lag_ms" not in document  # the metric's value is the line's field
+    assert emf_metrics(document) == {("service",): {*metrics.names, "DeliveryLag"}}
+
+
+@pytest.mark.usefixtures("warm")
+def test_delivery_lag_is_absent_without_a_lag(log_lines: io.StringIO) -> None:
+    start_invocation(EVENT, LocalContext())
+    log_outcome("published", PUBLISHED, outcome="published", delivery_lag_ms=None)
+    log_outcome("published", PUBLISHED, outcome="published")
+
+    for line in log_lines.getvalue().splitlines():
+        document = json.loads(line)
+        assert "DeliveryLag" not in document
+        assert emf_metrics(document) == {("service",): {"Received", "Published"}}
+
+
+def test_delivery_lag_on_a_cold_start_keeps_the_cold_start(
+    log_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(observability._invocation, "cold_start", True)
+    start_invocation(EVENT, LocalContext())
+
+    log_outcome("published", PUBLISHED, outcome="published", delivery_lag_ms=0)
+
+    document = json.loads(log_lines.getvalue())
+    assert document["DeliveryLag"] == 0
+    assert emf_metrics(document) == {
+        ("service",): {"Received", "Published", "DeliveryLag"},
+        ("function_name", "service"): {"ColdStart"},
+    }
+
+
+@pytest.mark.usefixtures("errors_only", "warm")
+def test_delivery_lag_does_not_depend_on_the_log_level(
+    log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start_invocation(EVENT, LocalContext())
+    capsys.readouterr()
+
+    log_outcome("published", PUBLISHED, outcome="published", delivery_lag_ms=95_000)
+
+    assert log_lines.getvalue() == ""
+    document = json.loads(capsys.readouterr().out)
+    assert document["DeliveryLag"] == 95_000
+    assert emf_metrics(document) == {("service",): {"Received", "Published", "DeliveryLag"}}
+
+
+# --- the delivery lag of a real delivery ------------------------------------------------------------------------------
+@pytest.fixture
+def timed_service(settings: Any, dynamodb: Any, sns: Any, secretsmanager: Any, clock: Any, sink: Any) -> IngestService:
+    """The real service, wired by hand so that the receipt is timed by the test's clock (set to the real time: the
+    signature's timestamp is checked against it)."""
+    clock.now = time.time()
+    return IngestService(
+        secrets=WebhookSecretSource(secretsmanager, settings.secret_arn),
+        store=EventStore(dynamodb, settings.table_name),
+        publisher=SnsPublisher(sns),
+        router=TopicRouter(settings.topic_arns, settings.fallback_topic_arn),
+        clock=clock,
+    )
+
+
+def outcome_of(service: IngestService, request: Any, log_lines: io.StringIO) -> dict[str, Any]:
+    """Serve one signed request; return its outcome line."""
+    log_lines.truncate(0)
+    log_lines.seek(0)
+    start_invocation(request.apigw_event(), LocalContext())
+    handle_http_event(service, request.apigw_event())
+    [line] = log_lines.getvalue().splitlines()
+    document = json.loads(line)
+    assert isinstance(document, dict)
+    return document
+
+
+@pytest.mark.usefixtures("warm")
+def test_delivery_lag_of_a_published_event_is_its_time_from_creation_to_receipt(
+    timed_service: IngestService, signed: Any, clock: Any, log_lines: io.StringIO, example_bodies: dict[str, str]
+) -> None:
+    # given: a delivery of a message Svix created 4.321 s before the function's clock reads it
+    received_ms = int(clock.now * 1000)
+    event_id = new_message_id(received_ms - 4_321)
+    created_ms = decode_ksuid_ms(event_id)
+    assert created_ms is not None
+
+    # when
+    document = outcome_of(timed_service, signed(example_bodies["user.updated"], msg_id=event_id), log_lines)
+
+    # then: the outcome line says when the event was created and counts the lag, in ms, under the service
+    assert document["outcome"] == "published"
+    assert document["event_created_at"] == created_ms
+    assert document["DeliveryLag"] == received_ms - created_ms
+    assert abs(document["DeliveryLag"] - 4_321) <= 2  # Svix's time is in 1/256 s
+    assert emf_metrics(document) == {("service",): {"Received", "Published", "DeliveryLag"}}
+
+
+@pytest.mark.usefixtures("warm")
+def test_delivery_lag_is_never_negative(
+    timed_service: IngestService, signed: Any, clock: Any, log_lines: io.StringIO, example_bodies: dict[str, str]
+) -> None:
+    # given: Svix's clock 2 minutes ahead of the function's (within the 5 minutes an event time may be ahead)
+    event_id = new_message_id(int(clock.now * 1000) + 120_000)
+    document = outcome_of(timed_service, signed(example_bodies["team.created"], msg_id=event_id), log_lines)
+    assert document["event_created_at"] == decode_ksuid_ms(event_id)
+    assert document["DeliveryLag"] == 0
+
+
+@pytest.mark.usefixtures("warm")
+def test_delivery_lag_is_absent_for_an_id_without_a_time_and_for_a_duplicate(
+    timed_service: IngestService, signed: Any, log_lines: io.StringIO, example_bodies: dict[str, str]
+) -> None:
+    # an id that is not a KSUID: published, with no event time and no lag
+    untimed = outcome_of(timed_service, signed(example_bodies["stack.test"], msg_id="msg_not-a-ksuid"), log_lines)
+    assert untimed["outcome"] == "published"
+    assert "DeliveryLag" not in untimed
+    assert "event_created_at" not in untimed
+    # a duplicate of a timed event: acknowledged, nothing published, no lag
+    timed = signed(example_bodies["stack.test"], msg_id=new_message_id())
+    assert "DeliveryLag" in outcome_of(timed_service, timed, log_lines)
+    duplicate = outcome_of(timed_service, timed, log_lines)
+    assert duplicate["outcome"] == "duplicate"
+    assert "DeliveryLag" not in duplicate
+    assert emf_metrics(duplicate) == {("service",): {"Received", "Duplicate"}}
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_stack_message_sees_the_replay_flag(make_record: Any) -> None:
     "body",
     [
         b'{"type":"user.created","data":{"id":"u_1","primary_email":"jane@example.com","display_name":"Jane Doe"}}',
-        b'{"type":"issue.created","data":{"id":"i_1"}}',
+        b'{"type":"session.created","data":{"id":"i_1"}}',
         b"not json at all, Jane Doe",
     ],
     ids=["invalid data", "unknown type", "not json"],

@@ -46,7 +46,7 @@ def test_router_every_known_type_has_its_own_topic(router: TopicRouter, example_
 @pytest.mark.parametrize(
     "body",
     [
-        '{"type":"issue.created","data":{}}',  # unknown type
+        '{"type":"session.created","data":{}}',  # unknown type
         '{"type":"user created","data":{}}',  # unsafe type
         '{"data":{}}',  # no type
         "[]",  # not an object
@@ -156,13 +156,34 @@ def test_attributes_of_a_known_type_with_data_the_models_reject_carry_no_invalid
 
 
 def test_attributes_of_an_unknown_type_have_no_invalid_reason() -> None:
-    attributes = values(message_attributes(parse_event('{"type":"issue.created","data":{}}'), EVENT_ID, TIMESTAMP))
-    assert attributes == {"event_type": "issue.created", "event_id": EVENT_ID, "event_timestamp": TIMESTAMP}
+    attributes = values(message_attributes(parse_event('{"type":"session.created","data":{}}'), EVENT_ID, TIMESTAMP))
+    assert attributes == {"event_type": "session.created", "event_id": EVENT_ID, "event_timestamp": TIMESTAMP}
 
 
 def test_attributes_of_a_replay_are_marked() -> None:
     event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
     assert values(message_attributes(event, EVENT_ID, TIMESTAMP, replay=True))["replay"] == "true"
+
+
+def test_event_created_at_is_a_number_attribute_in_epoch_milliseconds() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    attributes = message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=1_796_600_000_123)
+    assert attributes["event_created_at"] == {"DataType": "Number", "StringValue": "1796600000123"}
+    # the other attributes stay text
+    assert {a["DataType"] for name, a in attributes.items() if name != "event_created_at"} == {"String"}
+
+
+def test_event_created_at_is_absent_without_a_time() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    assert "event_created_at" not in message_attributes(event, EVENT_ID, TIMESTAMP)
+    assert "event_created_at" not in message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=None)
+
+
+def test_event_created_at_counts_towards_the_message_size() -> None:
+    event = parse_event('{"type":"stack.test","data":{"message":"hi"}}')
+    without = message_size(b"{}", message_attributes(event, EVENT_ID, TIMESTAMP))
+    with_time = message_size(b"{}", message_attributes(event, EVENT_ID, TIMESTAMP, event_created_at=1_796_600_000_123))
+    assert with_time - without == len("event_created_at") + len("Number") + len("1796600000123")
 
 
 # --- message size ---------------------------------------------------------------------------------------------------

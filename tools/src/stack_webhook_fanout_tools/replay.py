@@ -4,7 +4,9 @@ The events table (see ``event_store.py``) keeps the verbatim body of every verif
 A replay reads records, selected by event id, by type and by time of receipt, and publishes each body again, routed
 and attributed exactly as the ingest function does (``event_parser.parse_event`` + ``topics.TopicRouter`` +
 ``topics.message_attributes``), plus the attribute ``replay=true`` so that subscribers can tell a replay apart
-(and filter it in or out with a filter policy).
+(and filter it in or out with a filter policy). ``event_created_at`` is the value the function stored on the record,
+never read again from the id: a replay carries the original creation time, and a record stored without one (an id
+that is not a Svix KSUID, or a record older than the attribute) is replayed without it.
 
 Reading: the table is keyed by ``event_id`` only, so a selection by id is one ``GetItem`` per id, and a selection by
 type or time is a ``Scan`` with a ``FilterExpression`` (paginated): it reads, and is billed for, the whole table
@@ -284,6 +286,7 @@ class StoredEvent:
     expires_at: float | None = None
     body_sha256: str | None = None
     claim_held: bool = False  # a claim token is on the record (only a release or the mark removes it)
+    event_created_at: int | None = None  # epoch ms, as the function stored it
 
     def state(self, now: float) -> RecordState:
         """What the record says about its publication at ``now`` (epoch seconds)."""
@@ -315,7 +318,13 @@ class StoredEvent:
             expires_at=plain.get("expires_at"),
             body_sha256=plain.get("body_sha256"),
             claim_held=bool(plain.get("claim_token")),
+            event_created_at=_epoch_ms(plain.get("event_created_at")),
         )
+
+
+def _epoch_ms(value: object) -> int | None:
+    """A stored ``event_created_at`` (a DynamoDB number, read as a float: exact for epoch milliseconds)."""
+    return int(value) if isinstance(value, float) else None
 
 
 class EventReader:
@@ -516,7 +525,9 @@ class ItemResult:
 def plan_message(record: StoredEvent, router: TopicRouter) -> PlannedMessage:
     """Route and attribute a stored body exactly as the ingest function does, plus ``replay=true``."""
     parsed = parse_event(record.body)
-    attributes = message_attributes(parsed, record.event_id, record.event_timestamp, replay=True)
+    attributes = message_attributes(
+        parsed, record.event_id, record.event_timestamp, event_created_at=record.event_created_at, replay=True
+    )
     return PlannedMessage(
         record=record,
         topic_arn=router.topic_for(parsed),
@@ -731,6 +742,7 @@ class Replayer:
                 body=record.body,
                 body_sha256=record.body_sha256 or hashlib.sha256(record.body.encode()).hexdigest(),
                 event_timestamp=record.event_timestamp,
+                event_created_at=record.event_created_at,
             )
         except ClaimInProgressError:
             return ItemResult(message, published=False, skip=Skip.CLAIM_IN_PROGRESS)

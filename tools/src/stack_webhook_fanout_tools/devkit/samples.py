@@ -29,15 +29,38 @@ if TYPE_CHECKING:
 #: records it. It is public on purpose; never use it for a real endpoint.
 LOCAL_DEV_SECRET: Final = "whsec_" + base64.b64encode(b"stack-webhook-fanout-local-dev!!").decode()
 
-#: A type Stack's newer code bases send (error tracking) that this release does not know: it must be accepted
-#: and routed to the fallback topic.
-UNKNOWN_SAMPLE_TYPE: Final = "issue.created"
+#: A type Stack does not send (yet) and this release does not know: it must be accepted and routed to the fallback
+#: topic.
+UNKNOWN_SAMPLE_TYPE: Final = "session.created"
 
 USER_ID: Final = "3241a285-8329-4d69-8f3d-316e08cf140c"
 TEAM_ID: Final = "ad962777-8244-496a-b6a2-e0c6a449c79e"
 OTHER_TEAM_ID: Final = "5f0e8a2c-1b7d-4c43-9a6e-2d8f4b1c7e90"
 _SIGNED_UP_AT: Final = 1745500000000
 _LATER: Final = 1745586400000
+
+ISSUE_ID: Final = "8f3d316e-08cf-4d69-8329-140c3241a285"
+_ISSUE_FIRST_SEEN: Final = 1764000000000
+
+#: An error grouped by Stack's error tracking, as ``issue.created`` describes it; the other ``issue.*`` samples are
+#: its later states. ``short_id`` and ``times_seen`` are decimal strings, as Stack sends them.
+_ISSUE: Final[dict[str, Any]] = {
+    "id": ISSUE_ID,
+    "short_id": "42",
+    "type": "TypeError",
+    "value": "Cannot read properties of undefined (reading 'id')",
+    "culprit": "app/dashboard/page.tsx in DashboardPage",
+    "level": "error",
+    "status": "unresolved",
+    "substatus": "new",
+    "first_seen_at_millis": _ISSUE_FIRST_SEEN,
+    "last_seen_at_millis": _ISSUE_FIRST_SEEN,
+    "times_seen": "1",
+    "service_name": "web",
+    "environment": "production",
+    "release": "1.4.2",
+    "url": f"https://app.hexclave.com/projects/3241a285-8329-4d69-8f3d-316e08cf140c/observability/issues/{ISSUE_ID}",
+}
 
 _PERSONAL_TEAM: Final[dict[str, Any]] = {
     "id": TEAM_ID,
@@ -114,13 +137,43 @@ _SAMPLE_DATA: Final[dict[str, dict[str, Any]]] = {
         "message": "Stack webhook test event triggered from the Stack dashboard.",
         "endpointUrl": "https://example.com/webhooks/stack",
     },
+    "issue.created": _ISSUE,
+    # Resolved a day later, then seen again with the next release.
+    "issue.resolved": {
+        **_ISSUE,
+        "status": "resolved",
+        "substatus": "ongoing",
+        "times_seen": "37",
+        "last_seen_at_millis": _ISSUE_FIRST_SEEN + 86_400_000,
+    },
+    "issue.regressed": {
+        **_ISSUE,
+        "status": "unresolved",
+        "substatus": "regressed",
+        "times_seen": "38",
+        "last_seen_at_millis": _ISSUE_FIRST_SEEN + 2 * 86_400_000,
+        "release": "1.4.3",
+    },
+    "issue.ignored": {
+        **_ISSUE,
+        "status": "ignored",
+        "substatus": "ongoing",
+        "times_seen": "52",
+        "environment": None,
+        "last_seen_at_millis": _ISSUE_FIRST_SEEN + 3 * 86_400_000,
+    },
+    # The surviving primary issue of a merge: its counter beyond 2**53, where only a decimal string stays exact.
+    "issue.merged": {
+        **_ISSUE,
+        "short_id": "7",
+        "substatus": "ongoing",
+        "times_seen": "9007199254740993",
+        "last_seen_at_millis": _ISSUE_FIRST_SEEN + 4 * 86_400_000,
+    },
     UNKNOWN_SAMPLE_TYPE: {
         "id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
-        "title": "TypeError: Cannot read properties of undefined (reading 'id')",
-        "status": "unresolved",
-        "level": "error",
-        "first_seen_at_millis": _LATER,
-        "event_count": 1,
+        "created_at_millis": _LATER,
+        "ip_address_hash": "9f86d081884c7d65",
     },
 }
 
