@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -192,6 +193,29 @@ class DynamoDBThrottle:
         ).encode()
         headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": uuid.uuid4().hex}
         return AWSResponse(request.url, 400, headers, _RawBody(body))
+
+
+@dataclass
+class AcceptedThenServerError:
+    """A ``before-send`` hook on SNS Publish: the first attempt really reaches the emulator (which stores and
+    delivers the message), and every attempt is then answered HTTP 500 ``InternalError``, as SNS may answer after
+    it acted on a request. botocore parses the answers and retries them by its own policy; its retries are
+    answered 500 without reaching the emulator (SNS still failing)."""
+
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.attempts += 1
+        if self.attempts == 1:
+            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+            forwarded = urllib.request.Request(request.url, data=body, headers=dict(request.headers), method="POST")
+            with urllib.request.urlopen(forwarded, timeout=10) as accepted:
+                assert accepted.status == 200
+        error = (
+            b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type>'
+            b"<Code>InternalError</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+        )
+        return AWSResponse(request.url, 500, {"content-type": "text/xml"}, _RawBody(error))
 
 
 @dataclass

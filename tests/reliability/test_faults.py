@@ -19,6 +19,7 @@ from stack_webhook_fanout_tools.devkit.samples import event_body
 
 from .support import (
     FUNCTION_ERROR_STATUS,
+    AcceptedThenServerError,
     CallCounter,
     DynamoDBThrottle,
     client_error,
@@ -221,14 +222,13 @@ SNS_FAULTS: dict[str, Callable[..., None]] = {
     "connection_refused": connection_refused,
     # a timeout before the request is sent; a read timeout means it was sent (test_sns_answer_lost_*)
     "connect_timeout": connect_timeout,
-    "internal_error": client_error("InternalError", "Publish", status=500),
     "throttled": client_error("Throttled", "Publish"),
     "kms_throttled": client_error("KMSThrottling", "Publish"),
 }
 
 
 @pytest.mark.parametrize("fault", sorted(SNS_FAULTS))
-def test_sns_publish_failing_answers_503_releases_the_claim_and_a_retry_publishes_once(
+def test_sns_publish_refused_answers_503_releases_the_claim_and_a_retry_publishes_once(
     deployment: Deployment, fault: str
 ) -> None:
     # given: SNS failing before the message is accepted
@@ -357,6 +357,51 @@ def test_sns_answer_lost_after_accepting_the_message_keeps_the_claim_and_publish
     assert [name for name, _ in messages] == ["user.deleted", "user.deleted"]
     assert {m.attributes["event_id"] for _, m in messages} == {event_id}
     assert {m.body.encode() for _, m in messages} == {event_body(event)}
+
+
+def test_sns_answering_500_after_accepting_the_message_keeps_the_claim_and_the_record_discloses_it(
+    deployment: Deployment,
+) -> None:
+    # given: SNS stores and delivers the message, then answers 500 (and 500 again to botocore's retries): a 5xx is
+    # no proof that nothing was published
+    event = deployment.signed("team.created")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
+    server_error = AcceptedThenServerError()
+    client_events(handler, "sns").register("before-send.sns.Publish", server_error, FAULT)
+
+    # when
+    status, answer = invoke(handler, event)
+    client_events(handler, "sns").unregister("before-send.sns.Publish", unique_id=FAULT)
+    at_once = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: 503, one copy already out, and the claim kept (publication unknown), not released: Svix's immediate
+    # retry gets 409 instead of publishing a second copy at once
+    assert server_error.attempts > 1  # botocore retried the 500 itself
+    assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
+    assert (at_once[0], outcome(at_once[1])) == (409, "in_progress")
+    first = _published(deployment)
+    assert [name for name, _ in first] == ["team.created"]
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], bool(record["claim_token"])) == ("claimed", True)
+    assert record["lease_expires_at"] > 0
+
+    # when: Svix retries after the lease until it gets a 2xx
+    wait_past(record["lease_expires_at"])
+    retry = invoke(handler, redeliver(event, deployment.secret))
+    later = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: the second copy the README lists for this case: the same body and event_id, the record published
+    assert (retry[0], outcome(retry[1])) == (200, "published")
+    assert (later[0], outcome(later[1])) == (200, "duplicate")
+    messages = first + _published(deployment)
+    assert [name for name, _ in messages] == ["team.created", "team.created"]
+    assert {m.attributes["event_id"] for _, m in messages} == {event_id}
+    assert {m.body.encode() for _, m in messages} == {event_body(event)}
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("published", 2)
 
 
 # --- the record after publishing ----------------------------------------------------------------------------------

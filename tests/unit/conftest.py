@@ -174,9 +174,12 @@ def inject_fault(hook: Callable[..., None]) -> Callable[..., Fault]:
     return register
 
 
-def client_error(code: str, operation: str) -> ClientError:
-    """A ClientError as botocore builds it from an AWS error response."""
-    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {}}, operation)
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    """A ClientError as botocore builds it from an AWS error response (with its HTTP status, as botocore's has)."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 @pytest.fixture

@@ -48,7 +48,13 @@ from stack_webhook_fanout.errors import ClaimInProgressError, DependencyError
 from stack_webhook_fanout.event_parser import parse_event
 from stack_webhook_fanout.event_store import STATUS_CLAIMED, STATUS_PUBLISHED, AlreadyPublished, EventStore, plain_item
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
-from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES, TopicRouter, message_attributes, message_size
+from stack_webhook_fanout.topics import (
+    SNS_MAX_MESSAGE_BYTES,
+    UNREADABLE_TYPE,
+    TopicRouter,
+    message_attributes,
+    message_size,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -306,7 +312,7 @@ class StoredEvent:
             return None
         return cls(
             event_id=plain["event_id"],
-            event_type=str(plain.get("event_type") or "unreadable"),
+            event_type=str(plain.get("event_type") or UNREADABLE_TYPE),
             body=plain["body"],
             status=plain["status"],
             event_timestamp=plain["event_timestamp"],

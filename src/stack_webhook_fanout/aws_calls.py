@@ -1,0 +1,262 @@
+"""How the function's AWS calls end, and how long they may take.
+
+One mapping of botocore's errors to :class:`DependencyError`, which says whether a failed call may have taken effect
+anyway, and the invocation's deadline, which bounds every call's timeouts and retries so that the function answers
+(and writes its outcome line) before Lambda stops it.
+
+Only a proven refusal counts as "did not take effect": an error answer below 500, or a failure before the request
+was sent (no connection could be made, no credentials). A 5xx, a read timeout, a closed connection, or any of those
+on an attempt that botocore then retried may come after the service acted on the request.
+
+The deadline uses botocore's public API only: clients made with :class:`botocore.config.Config` timeouts of a few
+sizes (:data:`TIMEOUT_TIERS`), the largest whose one attempt fits the call's budget chosen per call, and botocore's
+documented ``before-call`` and ``needs-retry`` events to refuse an attempt, or a retry, that would not end in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ProxyConnectionError,
+)
+
+from .errors import DependencyError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from botocore.config import Config
+    from botocore.session import Session
+
+#: Left for writing the answer and the outcome line after the last AWS call (the runtime also needs a moment).
+ANSWER_MARGIN_SECONDS: Final = 0.5
+#: (connect, read) timeouts of the clients, largest first. The first is what every call gets with time to spare.
+TIMEOUT_TIERS: Final = ((1.0, 2.0), (0.5, 1.0), (0.25, 0.5))
+#: Beyond its timeouts, an attempt spends time signing, sending and parsing.
+_ATTEMPT_OVERHEAD: Final = 0.1
+#: The longest attempt of the smallest tier: a call is not started with less time than this in its budget.
+MIN_ATTEMPT_SECONDS: Final = sum(TIMEOUT_TIERS[-1]) + _ATTEMPT_OVERHEAD
+#: botocore's standard retry mode waits at most ``2 ** (attempt - 1)`` seconds (throttling) before a retry.
+_BACKOFF_BASE: Final = 2.0
+
+# Failures that prove the request never reached the service.
+_NOT_SENT: Final = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ProxyConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ParamValidationError,
+)
+# Error answers below 500 that a later attempt can pass: botocore's standard mode retries them.
+_THROTTLING_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "Throttled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "KMSThrottling",
+    }
+)
+
+_state: Final = threading.local()
+
+
+def error_code(exc: ClientError) -> str:
+    """The error code of an error answer (``"ClientError"`` when it has none)."""
+    return str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+
+
+def http_status(exc: ClientError) -> int:
+    """The HTTP status of an error answer; 500 when it is unknown (no proof of a refusal)."""
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
+
+
+def proves_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` proves that the call did not take effect."""
+    if isinstance(exc, ClientError):
+        return http_status(exc) < 500
+    return isinstance(exc, _NOT_SENT)
+
+
+def dependency_error(service: str, exc: ClientError | BotoCoreError) -> DependencyError:
+    """The one translation of botocore's errors: ``service`` failed with ``exc``.
+
+    ``may_have_succeeded`` unless ``exc`` proves a refusal and no earlier attempt of the same call (botocore's own
+    retries) ended without such a proof.
+    """
+    detail = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
+    unknown = bool(getattr(_state, "answer_unknown", False)) or not proves_refusal(exc)
+    return DependencyError(service, detail, may_have_succeeded=unknown)
+
+
+@contextlib.contextmanager
+def calling(service: str) -> Iterator[None]:
+    """Turn botocore's errors raised inside into :func:`dependency_error`; a caller that tells some error answers
+    apart (a failed condition) catches those inside first."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise dependency_error(service, exc) from exc
+
+
+# --- the invocation's deadline ----------------------------------------------------------------------------------
+
+
+def _budget() -> float:
+    """Seconds the current call may take: to the deadline, less what the calls after it need."""
+    deadline = getattr(_state, "deadline", None)
+    if deadline is None:
+        return float("inf")
+    return float(deadline - time.monotonic() - getattr(_state, "reserve", 0.0))
+
+
+@contextlib.contextmanager
+def invocation_deadline(context: object) -> Iterator[None]:
+    """Bound the AWS calls made inside by the Lambda ``context``'s remaining time, less the answer's margin.
+
+    A context that cannot tell its remaining time leaves the calls to the clients' own timeouts and retries.
+    """
+    deadline = None
+    try:
+        remaining = context.get_remaining_time_in_millis  # type: ignore[attr-defined]
+        deadline = time.monotonic() + float(remaining()) / 1000 - ANSWER_MARGIN_SECONDS
+    except Exception:  # not a Lambda context (a direct call, a caller's object): botocore's own bounds only
+        deadline = None
+    _state.deadline, _state.reserve = deadline, 0.0
+    try:
+        yield
+    finally:
+        _state.deadline, _state.reserve = None, 0.0
+
+
+@contextlib.contextmanager
+def leaving_time_for(calls: int) -> Iterator[None]:
+    """Calls made inside leave the time of ``calls`` shortest attempts for the calls that must follow them
+    (the release after a failed publish, the mark after a successful one)."""
+    before = getattr(_state, "reserve", 0.0)
+    _state.reserve = calls * MIN_ATTEMPT_SECONDS
+    try:
+        yield
+    finally:
+        _state.reserve = before
+
+
+def _attempt_seconds(config: Any) -> float:  # Any: the stubs of Config lack its attributes
+    return float(config.connect_timeout) + float(config.read_timeout) + _ATTEMPT_OVERHEAD
+
+
+def _start_call(**_: Any) -> None:
+    """``provide-client-params``: the first event of a call (before any hook that injects a fault)."""
+    _state.answer_unknown = False
+
+
+def _refuse_late_call(service: str, attempt_seconds: float) -> Any:
+    def before_call(**_: Any) -> None:
+        if _budget() < attempt_seconds:
+            raise DependencyError(service, "deadline", may_have_succeeded=False)
+
+    return before_call
+
+
+def _after_attempt(service: str, attempt_seconds: float) -> Any:
+    def needs_retry(
+        attempts: int = 1, response: Any = None, caught_exception: Exception | None = None, **_: Any
+    ) -> None:
+        """Emitted after every attempt, before botocore's own retry decision (which stays its own)."""
+        status = response[0].status_code if response else None
+        if caught_exception is not None:
+            failed, unknown = True, not isinstance(caught_exception, _NOT_SENT)
+        elif status is not None and status >= 500:
+            failed, unknown = True, True
+        else:
+            code = (response[1].get("Error", {}).get("Code") if response else None) or ""
+            failed, unknown = status == 429 or code in _THROTTLING_CODES, False
+        if unknown:
+            _state.answer_unknown = True
+        if failed and _budget() < _BACKOFF_BASE ** (attempts - 1) + attempt_seconds:
+            detail = type(caught_exception).__name__ if caught_exception else f"HTTP {status}"
+            raise DependencyError(
+                service,
+                f"{detail}; no time left to retry",
+                may_have_succeeded=bool(getattr(_state, "answer_unknown", False)),
+            )
+
+    return needs_retry
+
+
+def track_calls(client: Any, service: str) -> None:
+    """Register this module's hooks on ``client`` (once however often it is called)."""
+    events = client.meta.events
+    event_id = client.meta.service_model.service_id.hyphenize()
+    attempt_seconds = _attempt_seconds(client.meta.config)
+    uid = "stack-webhook-fanout-calls"
+    events.register_first(f"provide-client-params.{event_id}", _start_call, unique_id=f"{uid}-start")
+    events.register_first(
+        f"before-call.{event_id}", _refuse_late_call(service, attempt_seconds), unique_id=f"{uid}-deadline"
+    )
+    events.register_first(
+        f"needs-retry.{event_id}", _after_attempt(service, attempt_seconds), unique_id=f"{uid}-attempts"
+    )
+
+
+class DeadlineBoundClient:
+    """A client of one service that hands each call to the client whose timeouts fit the call's budget.
+
+    The smaller tiers' clients are made when a call first needs one. Attributes that are not methods (``meta``,
+    ``exceptions``) are the largest tier's.
+    """
+
+    def __init__(self, session: Session, service: str, config: Config) -> None:
+        from botocore.config import Config
+
+        self._tiers: list[tuple[float, str, Config]] = []
+        for connect, read in TIMEOUT_TIERS:
+            tier_config = config.merge(Config(connect_timeout=connect, read_timeout=read))
+            self._tiers.append((_attempt_seconds(tier_config), service, tier_config))
+        self._session = session
+        self._clients: dict[int, Any] = {}
+        self.primary = self._client(0)
+
+    def _client(self, index: int) -> Any:
+        client = self._clients.get(index)
+        if client is None:
+            _, service, config = self._tiers[index]
+            client = self._session.create_client(service, config=config)
+            track_calls(client, service)
+            self._clients[index] = client
+        return client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "primary":
+            raise AttributeError(name)  # not set yet (during __init__) or not the client's
+        attribute = getattr(self.primary, name)
+        if not callable(attribute):
+            return attribute  # meta, exceptions: the largest tier's, where fault hooks go
+        budget = _budget()
+        for index, (attempt_seconds, _, _) in enumerate(self._tiers):
+            if attempt_seconds <= budget:
+                return attribute if index == 0 else getattr(self._client(index), name)
+        return getattr(self._client(len(self._tiers) - 1), name)  # its before-call hook refuses the call
