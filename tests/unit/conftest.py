@@ -99,6 +99,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def wall_clock() -> FakeClock:
+    """A second clock, for code that reads a monotonic (``clock``) and a wall clock the test moves apart."""
+    return FakeClock(now=1_900_000_000.0)
+
+
 @dataclass
 class CallCounter:
     """Counts the calls a client really makes to one operation (a botocore ``before-call`` hook)."""

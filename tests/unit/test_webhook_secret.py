@@ -483,3 +483,96 @@ def test_source_rotation_old_and_new_then_new_alone(
     after = source.verifier()
     assert accepts(after, rotated)
     assert not accepts(after, webhook_secret)
+
+
+# --- the age bound in wall-clock time: two clocks the test moves apart ------------------------------------------------
+
+
+@pytest.fixture
+def two_clock_source(secretsmanager: Any, secret_arn: str, clock: Any, wall_clock: Any) -> WebhookSecretSource:
+    """A source whose monotonic clock (``clock``) and wall clock (``wall_clock``) the test moves separately."""
+    return WebhookSecretSource(
+        secretsmanager,
+        secret_arn,
+        max_age_seconds=MAX_AGE,
+        refresh_interval_seconds=INTERVAL,
+        clock=clock,
+        wall_clock=wall_clock,
+    )
+
+
+def test_age_counts_wall_clock_time_while_the_monotonic_clock_stands_still(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+    webhook_secret: str,
+) -> None:
+    # given a cached secret, then Secrets Manager down, and the microVM frozen: only the wall clock moves
+    assert accepts(two_clock_source.verifier(), webhook_secret)
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    # when less than the max age has passed on the wall clock: the cached secret still serves
+    wall_clock.advance(MAX_AGE - 1)
+    assert accepts(two_clock_source.verifier(), webhook_secret)
+    # when the max age has passed on the wall clock (the monotonic clock has not moved at all)
+    wall_clock.advance(1 + INTERVAL)
+    # then it is no longer trusted: fails closed
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()
+
+
+def test_a_revocation_is_seen_at_half_the_max_age_of_wall_clock_time(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    secretsmanager: Any,
+    secret_arn: str,
+    get_calls: Any,
+) -> None:
+    two_clock_source.verifier()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REVOKED")
+    wall_clock.advance(MAX_AGE / 2 - 1)
+    two_clock_source.verifier()  # still the cached secret, no read
+    assert get_calls.count == 1
+    wall_clock.advance(1)
+    with pytest.raises(NoUsableSecretError):
+        two_clock_source.verifier()
+    assert get_calls.count == 2
+
+
+def test_age_counts_monotonic_time_while_the_wall_clock_stands_still(
+    two_clock_source: WebhookSecretSource,
+    clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+) -> None:
+    two_clock_source.verifier()
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    clock.advance(MAX_AGE)
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()
+
+
+@pytest.mark.parametrize("step_back", [0.001, 1, MAX_AGE * 10])
+def test_a_wall_clock_step_backwards_expires_the_cached_secret(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+    get_calls: Any,
+    step_back: float,
+) -> None:
+    # given a cached secret, read a moment ago by both clocks
+    two_clock_source.verifier()
+    clock.advance(1)
+    wall_clock.advance(1)
+    # when the wall clock steps back past the read
+    wall_clock.advance(-1 - step_back)
+    # then the next request reads the secret again instead of trusting the cached one for longer
+    two_clock_source.verifier()
+    assert get_calls.count == 2
+    # and were Secrets Manager down after another step back, nothing would be trusted
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    wall_clock.advance(-step_back)
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()
