@@ -47,8 +47,10 @@ TIMEOUT_TIERS: Final = ((1.0, 2.0), (0.5, 1.0), (0.25, 0.5))
 _ATTEMPT_OVERHEAD: Final = 0.1
 #: The longest attempt of the smallest tier: a call is not started with less time than this in its budget.
 MIN_ATTEMPT_SECONDS: Final = sum(TIMEOUT_TIERS[-1]) + _ATTEMPT_OVERHEAD
-#: botocore's standard retry mode waits at most ``2 ** (attempt - 1)`` seconds (throttling) before a retry.
-_BACKOFF_BASE: Final = 2.0
+#: botocore's standard retry mode waits at most ``scale * 2 ** (attempt - 1)`` seconds before a retry: a scale of
+#: 1 s after a throttling answer, 50 ms (25 ms for DynamoDB) after any other failure.
+_THROTTLED_BACKOFF_SCALE: Final = 1.0
+_BACKOFF_SCALE: Final = 0.05
 
 # Failures that prove the request never reached the service.
 _NOT_SENT: Final = (
@@ -187,16 +189,19 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
     ) -> None:
         """Emitted after every attempt, before botocore's own retry decision (which stays its own)."""
         status = response[0].status_code if response else None
+        throttled = False
         if caught_exception is not None:
             failed, unknown = True, not isinstance(caught_exception, _NOT_SENT)
         elif status is not None and status >= 500:
             failed, unknown = True, True
         else:
             code = (response[1].get("Error", {}).get("Code") if response else None) or ""
-            failed, unknown = status == 429 or code in _THROTTLING_CODES, False
+            throttled = status == 429 or code in _THROTTLING_CODES
+            failed, unknown = throttled, False
         if unknown:
             _state.answer_unknown = True
-        if failed and _budget() < _BACKOFF_BASE ** (attempts - 1) + attempt_seconds:
+        scale = _THROTTLED_BACKOFF_SCALE if throttled else _BACKOFF_SCALE
+        if failed and _budget() < scale * 2 ** (attempts - 1) + attempt_seconds:
             detail = type(caught_exception).__name__ if caught_exception else f"HTTP {status}"
             raise DependencyError(
                 service,

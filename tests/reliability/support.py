@@ -72,11 +72,11 @@ def load_app_module() -> ModuleType:
     return module
 
 
-def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def invoke(module: ModuleType, event: dict[str, Any], context: object | None = None) -> tuple[int, dict[str, Any]]:
     """What the sender gets for ``event``: the handler's status and JSON body, or API Gateway's 5xx when the
-    invocation was stopped (:class:`InvocationKilled`)."""
+    invocation was stopped (:class:`InvocationKilled`). ``context`` is a :class:`LocalContext` unless given."""
     try:
-        result = module.lambda_handler(event, LocalContext())
+        result = module.lambda_handler(event, LocalContext() if context is None else context)
     except InvocationKilled:
         return FUNCTION_ERROR_STATUS, {"message": "Internal Server Error"}
     return int(result["statusCode"]), json.loads(result["body"])
