@@ -178,18 +178,17 @@ class _RawBody:
 
 @dataclass
 class DynamoDBThrottle:
-    """A ``before-send`` hook answering DynamoDB requests with HTTP 400 ``ProvisionedThroughputExceededException``
-    as DynamoDB does, so that botocore's own parser and retry policy handle it (the request is counted, not sent)."""
+    """A ``before-send`` hook answering DynamoDB requests with HTTP 400 ``code`` (by default
+    ``ProvisionedThroughputExceededException``) as DynamoDB does, so that botocore's own parser and retry policy
+    handle it (the request is counted, not sent)."""
 
     sends: int = 0
+    code: str = "ProvisionedThroughputExceededException"
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.sends += 1
         body = json.dumps(
-            {
-                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                "message": "The level of configured provisioned throughput for the table was exceeded.",
-            }
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": "Throughput exceeded."}
         ).encode()
         headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": uuid.uuid4().hex}
         return AWSResponse(request.url, 400, headers, _RawBody(body))
@@ -216,6 +215,22 @@ class AcceptedThenServerError:
             b"<Code>InternalError</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
         )
         return AWSResponse(request.url, 500, {"content-type": "text/xml"}, _RawBody(error))
+
+
+@dataclass
+class SnsThrottle:
+    """A ``before-send`` hook answering SNS Publish with HTTP 400 ``Throttled`` (the request is not sent), as SNS
+    answers above its publish quota; botocore parses it and retries it by its own policy."""
+
+    sends: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.sends += 1
+        body = (
+            b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+            b"<Code>Throttled</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+        )
+        return AWSResponse(request.url, 400, {"content-type": "text/xml"}, _RawBody(body))
 
 
 @dataclass

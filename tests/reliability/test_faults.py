@@ -9,11 +9,13 @@ has the resulting table.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.moto_server import free_port
 from stack_webhook_fanout_tools.devkit.samples import event_body
 
@@ -22,6 +24,7 @@ from .support import (
     AcceptedThenServerError,
     CallCounter,
     DynamoDBThrottle,
+    SnsThrottle,
     client_error,
     client_events,
     client_of,
@@ -402,6 +405,60 @@ def test_sns_answering_500_after_accepting_the_message_keeps_the_claim_and_the_r
     record = deployment.record(event_id)
     assert record is not None
     assert (record["status"], record["attempts"]) == ("published", 2)
+
+
+# --- throughput exceeded (a bulk import) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "code"),
+    [
+        ("dynamodb", "ProvisionedThroughputExceededException"),
+        ("dynamodb", "ThrottlingException"),
+        ("dynamodb", "RequestLimitExceeded"),
+        ("sns", "Throttled"),
+    ],
+)
+def test_throughput_exceeded_answers_503_with_retry_after_leaves_no_claim_and_a_retry_publishes_once(
+    deployment: Deployment, service: str, code: str
+) -> None:
+    # given: DynamoDB or SNS answering every attempt (botocore's retries included) that its throughput is exceeded,
+    # as during a bulk import (docs/bulk-import.md)
+    event = deployment.signed("user.created")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler()
+    throttle = DynamoDBThrottle(code=code) if service == "dynamodb" else SnsThrottle()
+    operation = "dynamodb.UpdateItem" if service == "dynamodb" else "sns.Publish"
+    client_events(handler, service).register(f"before-send.{operation}", throttle, FAULT)
+
+    # when
+    answer = handler.lambda_handler(event, LocalContext())
+
+    # then: a 503 that tells the sender when to come back. botocore retries DynamoDB's codes itself; SNS's
+    # "Throttled" is not among its standard mode's retryable codes, so that is one attempt
+    assert throttle.sends == (
+        client_of(handler, service).meta.config.retries["total_max_attempts"] if service == "dynamodb" else 1
+    )
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["retry-after"].isdigit()
+    assert json.loads(answer["body"]) == {"error": "dependency_unavailable", "service": service}
+    assert _published(deployment) == []
+    # and no claim held: a DynamoDB claim was never written, an SNS refusal gives it up at once
+    record = deployment.record(event_id)
+    if service == "dynamodb":
+        assert record is None
+    else:
+        assert record is not None
+        assert (record["status"], record["lease_expires_at"]) == ("claimed", 0)
+        assert "claim_token" not in record
+
+    # when: the sender's next retry comes once the throughput is back
+    client_events(handler, service).unregister(f"before-send.{operation}", unique_id=FAULT)
+    status, answer_body = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: published once, at once (no lease to wait out)
+    assert (status, outcome(answer_body)) == (200, "published")
+    _assert_published_once(deployment, event, "user.created")
 
 
 # --- the record after publishing ----------------------------------------------------------------------------------
