@@ -194,6 +194,15 @@ class DynamoDBThrottle:
         return AWSResponse(request.url, 400, headers, _RawBody(body))
 
 
+def sns_error_answer(request: Any, status: int, code: str) -> AWSResponse:
+    """SNS's error answer (the query protocol's XML) with ``status`` and ``code``, for a ``before-send`` hook."""
+    body = (
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    ).encode()
+    return AWSResponse(request.url, status, {"content-type": "text/xml"}, _RawBody(body))
+
+
 @dataclass
 class AcceptedThenServerError:
     """A ``before-send`` hook on SNS Publish: the first attempt really reaches the emulator (which stores and
@@ -210,11 +219,7 @@ class AcceptedThenServerError:
             forwarded = urllib.request.Request(request.url, data=body, headers=dict(request.headers), method="POST")
             with urllib.request.urlopen(forwarded, timeout=10) as accepted:
                 assert accepted.status == 200
-        error = (
-            b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type>'
-            b"<Code>InternalError</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-        )
-        return AWSResponse(request.url, 500, {"content-type": "text/xml"}, _RawBody(error))
+        return sns_error_answer(request, 500, "InternalError")
 
 
 @dataclass
@@ -226,11 +231,7 @@ class SnsThrottle:
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.sends += 1
-        body = (
-            b'<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
-            b"<Code>Throttled</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"
-        )
-        return AWSResponse(request.url, 400, {"content-type": "text/xml"}, _RawBody(body))
+        return sns_error_answer(request, 400, "Throttled")
 
 
 @dataclass
