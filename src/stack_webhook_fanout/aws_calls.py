@@ -16,6 +16,7 @@ documented ``before-call`` and ``needs-retry`` events to refuse an attempt, or a
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -83,7 +84,18 @@ _THROTTLING_CODES: Final = frozenset(
     }
 )
 
-_state: Final = threading.local()
+
+class _CallState(threading.local):
+    """Per thread (the local gateway serves requests from several): the invocation's deadline (monotonic seconds,
+    None when unbounded), the reserve for the calls that must follow, and whether an attempt of the current call
+    ended without proof of a refusal."""
+
+    deadline: float | None = None
+    reserve: float = 0.0
+    answer_unknown: bool = False
+
+
+_state: Final = _CallState()
 
 
 def error_code(exc: ClientError) -> str:
@@ -110,7 +122,7 @@ def dependency_error(service: str, exc: ClientError | BotoCoreError) -> Dependen
     retries) ended without such a proof.
     """
     detail = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
-    unknown = bool(getattr(_state, "answer_unknown", False)) or not proves_refusal(exc)
+    unknown = _state.answer_unknown or not proves_refusal(exc)
     return DependencyError(service, detail, may_have_succeeded=unknown)
 
 
@@ -129,41 +141,50 @@ def calling(service: str) -> Iterator[None]:
 
 def _budget() -> float:
     """Seconds the current call may take: to the deadline, less what the calls after it need."""
-    deadline = getattr(_state, "deadline", None)
+    deadline = _state.deadline
     if deadline is None:
-        return float("inf")
-    return float(deadline - time.monotonic() - getattr(_state, "reserve", 0.0))
+        return math.inf
+    return deadline - time.monotonic() - _state.reserve
 
 
-@contextlib.contextmanager
-def invocation_deadline(context: object) -> Iterator[None]:
+# Plain classes rather than @contextlib.contextmanager: they run on every event's warm path (make bench counts it).
+class invocation_deadline:
     """Bound the AWS calls made inside by the Lambda ``context``'s remaining time, less the answer's margin.
 
     A context that cannot tell its remaining time leaves the calls to the clients' own timeouts and retries.
     """
-    deadline = None
-    try:
-        remaining = context.get_remaining_time_in_millis  # type: ignore[attr-defined]
-        deadline = time.monotonic() + float(remaining()) / 1000 - ANSWER_MARGIN_SECONDS
-    except Exception:  # not a Lambda context (a direct call, a caller's object): botocore's own bounds only
-        deadline = None
-    _state.deadline, _state.reserve = deadline, 0.0
-    try:
-        yield
-    finally:
+
+    __slots__ = ("_deadline",)
+
+    def __init__(self, context: object) -> None:
+        try:
+            remaining = context.get_remaining_time_in_millis  # type: ignore[attr-defined]
+            self._deadline: float | None = time.monotonic() + float(remaining()) / 1000 - ANSWER_MARGIN_SECONDS
+        except Exception:  # not a Lambda context (a direct call, a caller's object): botocore's own bounds only
+            self._deadline = None
+
+    def __enter__(self) -> None:
+        _state.deadline, _state.reserve = self._deadline, 0.0
+
+    def __exit__(self, *_: object) -> None:
         _state.deadline, _state.reserve = None, 0.0
 
 
-@contextlib.contextmanager
-def leaving_time_for(calls: int) -> Iterator[None]:
+class leaving_time_for:
     """Calls made inside leave the time of ``calls`` shortest attempts for the calls that must follow them
     (the release after a failed publish, the mark after a successful one)."""
-    before = getattr(_state, "reserve", 0.0)
-    _state.reserve = calls * MIN_ATTEMPT_SECONDS
-    try:
-        yield
-    finally:
-        _state.reserve = before
+
+    __slots__ = ("_before", "_reserve")
+
+    def __init__(self, calls: int) -> None:
+        self._reserve = calls * MIN_ATTEMPT_SECONDS
+        self._before = 0.0
+
+    def __enter__(self) -> None:
+        self._before, _state.reserve = _state.reserve, self._reserve
+
+    def __exit__(self, *_: object) -> None:
+        _state.reserve = self._before
 
 
 def _attempt_seconds(config: Any) -> float:  # Any: the stubs of Config lack its attributes
@@ -188,6 +209,8 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
         attempts: int = 1, response: Any = None, caught_exception: Exception | None = None, **_: Any
     ) -> None:
         """Emitted after every attempt, before botocore's own retry decision (which stays its own)."""
+        if caught_exception is None and response and response[0].status_code < 300:
+            return  # the common case: an answer that succeeded
         status = response[0].status_code if response else None
         throttled = False
         if caught_exception is not None:
@@ -206,7 +229,7 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
             raise DependencyError(
                 service,
                 f"{detail}; no time left to retry",
-                may_have_succeeded=bool(getattr(_state, "answer_unknown", False)),
+                may_have_succeeded=_state.answer_unknown,
             )
 
     return needs_retry
@@ -258,8 +281,8 @@ class DeadlineBoundClient:
         if name.startswith("_") or name == "primary":
             raise AttributeError(name)  # not set yet (during __init__) or not the client's
         attribute = getattr(self.primary, name)
-        if not callable(attribute):
-            return attribute  # meta, exceptions: the largest tier's, where fault hooks go
+        if _state.deadline is None or not callable(attribute):
+            return attribute  # unbounded; or meta, exceptions: the largest tier's, where fault hooks go
         budget = _budget()
         for index, (attempt_seconds, _, _) in enumerate(self._tiers):
             if attempt_seconds <= budget:
