@@ -9,8 +9,9 @@ was sent (no connection could be made, no credentials). A 5xx, a read timeout, a
 on an attempt that botocore then retried may come after the service acted on the request.
 
 The deadline uses botocore's public API only: clients made with :class:`botocore.config.Config` timeouts of a few
-sizes (:data:`TIMEOUT_TIERS`), the largest whose one attempt fits the call's budget chosen per call, and botocore's
-documented ``before-call`` and ``needs-retry`` events to refuse an attempt, or a retry, that would not end in time.
+sizes (:data:`TIMEOUT_TIERS`), the largest whose one attempt fits the call's budget chosen per call (a call that
+not even the smallest fits is refused unsent), and botocore's documented ``needs-retry`` event to refuse a retry
+that would not end in time.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ def dependency_error(service: str, exc: ClientError | BotoCoreError) -> Dependen
     """
     detail = error_code(exc) if isinstance(exc, ClientError) else type(exc).__name__
     unknown = _state.answer_unknown or not proves_refusal(exc)
+    _state.answer_unknown = False  # read once: the next call starts afresh even if it fails before any attempt
     return DependencyError(service, detail, may_have_succeeded=unknown)
 
 
@@ -191,26 +193,16 @@ def _attempt_seconds(config: Any) -> float:  # Any: the stubs of Config lack its
     return float(config.connect_timeout) + float(config.read_timeout) + _ATTEMPT_OVERHEAD
 
 
-def _start_call(**_: Any) -> None:
-    """``provide-client-params``: the first event of a call (before any hook that injects a fault)."""
-    _state.answer_unknown = False
-
-
-def _refuse_late_call(service: str, attempt_seconds: float) -> Any:
-    def before_call(**_: Any) -> None:
-        if _budget() < attempt_seconds:
-            raise DependencyError(service, "deadline", may_have_succeeded=False)
-
-    return before_call
-
-
 def _after_attempt(service: str, attempt_seconds: float) -> Any:
     def needs_retry(
         attempts: int = 1, response: Any = None, caught_exception: Exception | None = None, **_: Any
     ) -> None:
-        """Emitted after every attempt, before botocore's own retry decision (which stays its own)."""
+        """Emitted after every attempt, before botocore's own retry decision (which stays its own): records
+        whether an attempt of this call ended without proof of a refusal, and refuses a retry that cannot end in
+        time. The first attempt starts the call's record afresh."""
         if caught_exception is None and response and response[0].status_code < 300:
-            return  # the common case: an answer that succeeded
+            _state.answer_unknown = False  # the common case: the call succeeded, nothing to remember
+            return
         status = response[0].status_code if response else None
         throttled = False
         if caught_exception is not None:
@@ -221,8 +213,7 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
             code = (response[1].get("Error", {}).get("Code") if response else None) or ""
             throttled = status == 429 or code in _THROTTLING_CODES
             failed, unknown = throttled, False
-        if unknown:
-            _state.answer_unknown = True
+        _state.answer_unknown = unknown or (attempts > 1 and _state.answer_unknown)
         scale = _THROTTLED_BACKOFF_SCALE if throttled else _BACKOFF_SCALE
         if failed and _budget() < scale * 2 ** (attempts - 1) + attempt_seconds:
             detail = type(caught_exception).__name__ if caught_exception else f"HTTP {status}"
@@ -236,22 +227,19 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
 
 
 def track_calls(client: Any, service: str) -> None:
-    """Register this module's hooks on ``client`` (once however often it is called)."""
-    events = client.meta.events
+    """Register this module's hook on ``client`` (once however often it is called). One hook only: botocore
+    logs every handler it calls, which ``make bench`` counts on the warm path."""
     event_id = client.meta.service_model.service_id.hyphenize()
-    attempt_seconds = _attempt_seconds(client.meta.config)
-    uid = "stack-webhook-fanout-calls"
-    events.register_first(f"provide-client-params.{event_id}", _start_call, unique_id=f"{uid}-start")
-    events.register_first(
-        f"before-call.{event_id}", _refuse_late_call(service, attempt_seconds), unique_id=f"{uid}-deadline"
-    )
-    events.register_first(
-        f"needs-retry.{event_id}", _after_attempt(service, attempt_seconds), unique_id=f"{uid}-attempts"
+    client.meta.events.register_first(
+        f"needs-retry.{event_id}",
+        _after_attempt(service, _attempt_seconds(client.meta.config)),
+        unique_id="stack-webhook-fanout-attempts",
     )
 
 
 class DeadlineBoundClient:
-    """A client of one service that hands each call to the client whose timeouts fit the call's budget.
+    """A client of one service that hands each call to the client whose timeouts fit the call's budget, and
+    refuses a call (nothing sent) when not even the smallest fits.
 
     The smaller tiers' clients are made when a call first needs one. Attributes that are not methods (``meta``,
     ``exceptions``) are the largest tier's.
@@ -260,10 +248,11 @@ class DeadlineBoundClient:
     def __init__(self, session: Session, service: str, config: Config) -> None:
         from botocore.config import Config
 
-        self._tiers: list[tuple[float, str, Config]] = []
+        self._service = service
+        self._tiers: list[tuple[float, Config]] = []
         for connect, read in TIMEOUT_TIERS:
             tier_config = config.merge(Config(connect_timeout=connect, read_timeout=read))
-            self._tiers.append((_attempt_seconds(tier_config), service, tier_config))
+            self._tiers.append((_attempt_seconds(tier_config), tier_config))
         self._session = session
         self._clients: dict[int, Any] = {}
         self.primary = self._client(0)
@@ -271,20 +260,30 @@ class DeadlineBoundClient:
     def _client(self, index: int) -> Any:
         client = self._clients.get(index)
         if client is None:
-            _, service, config = self._tiers[index]
-            client = self._session.create_client(service, config=config)
-            track_calls(client, service)
+            client = self._session.create_client(self._service, config=self._tiers[index][1])
+            track_calls(client, self._service)
             self._clients[index] = client
         return client
+
+    def _method(self, name: str) -> Any:
+        """``name`` of the client that fits the current call's budget, the moment before it is called."""
+        if _state.deadline is None:
+            return getattr(self.primary, name)
+        budget = _budget()
+        for index, (attempt_seconds, _) in enumerate(self._tiers):
+            if attempt_seconds <= budget:
+                return getattr(self.primary if index == 0 else self._client(index), name)
+        raise DependencyError(self._service, "deadline", may_have_succeeded=False)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name == "primary":
             raise AttributeError(name)  # not set yet (during __init__) or not the client's
         attribute = getattr(self.primary, name)
-        if _state.deadline is None or not callable(attribute):
-            return attribute  # unbounded; or meta, exceptions: the largest tier's, where fault hooks go
-        budget = _budget()
-        for index, (attempt_seconds, _, _) in enumerate(self._tiers):
-            if attempt_seconds <= budget:
-                return attribute if index == 0 else getattr(self._client(index), name)
-        return getattr(self._client(len(self._tiers) - 1), name)  # its before-call hook refuses the call
+        if not callable(attribute):
+            return attribute  # meta, exceptions: the largest tier's, where fault hooks go
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._method(name)(*args, **kwargs)
+
+        setattr(self, name, call)  # later lookups find it without coming here
+        return call

@@ -216,8 +216,8 @@ def test_every_dependency_slow_in_a_row_still_gets_an_answer_before_the_deadline
 def test_a_publish_with_too_little_time_left_is_not_sent_and_the_claim_is_released(
     deployment: Deployment, stdout_logs: pytest.CaptureFixture[str]
 ) -> None:
-    # given: an invocation whose earlier steps took so long (a hook that waits, on the client a call with time to
-    # spare uses) that too little time is left to publish and still answer: the publish is refused unsent
+    # given: an invocation whose claim took so long (a hook that waits after it) that too little time is left to
+    # publish and still answer: the publish is refused unsent
     handler = deployment.load_handler()
     event = deployment.signed("team.updated")
     context = DeadlineContext(10_000)
@@ -226,7 +226,7 @@ def test_a_publish_with_too_little_time_left_is_not_sent_and_the_claim_is_releas
         while context.get_remaining_time_in_millis() > 1_700:
             time.sleep(0.01)
 
-    client_events(handler, "sns").register("before-parameter-build.sns.Publish", slow_until_late, "slow")
+    client_events(handler, "dynamodb").register("after-call.dynamodb.UpdateItem", slow_until_late, "slow")
     stdout_logs.readouterr()
 
     # when
