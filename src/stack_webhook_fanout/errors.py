@@ -32,13 +32,15 @@ class PayloadTooLargeError(FanoutError):
         self.limit = limit
 
 
-class SecretNotConfiguredError(FanoutError):
-    """The webhook secret is missing or is not a ``whsec_`` value yet (503 until an operator sets it)."""
+class NoUsableSecretError(FanoutError):
+    """No webhook secret may be trusted: it is unset, holds no ``whsec_`` value, was deleted, or reading it was
+    refused (a revocation). 503 until an operator fixes it; unlike :class:`DependencyError`, not an outage."""
 
 
 class DependencyError(FanoutError):
     """An AWS call failed in a way a later retry can fix (503). ``service`` names the dependency;
-    ``may_have_succeeded`` is True when a request was sent and its answer lost (the call may have taken effect)."""
+    ``may_have_succeeded`` is False only when the failure proves the call did not take effect (see
+    ``aws_calls.dependency_error``, the one place that maps botocore's errors)."""
 
     def __init__(self, service: str, detail: str, *, may_have_succeeded: bool = False) -> None:
         super().__init__(f"{service}: {detail}")
@@ -50,10 +52,9 @@ class DependencyError(FanoutError):
 class ClaimInProgressError(FanoutError):
     """Another invocation holds the claim on this event id and its lease has not expired (409)."""
 
-    def __init__(self, event_id: str, lease_expires_at: int) -> None:
+    def __init__(self, event_id: str) -> None:
         super().__init__(event_id)
         self.event_id = event_id
-        self.lease_expires_at = lease_expires_at
 
 
 class ConfigurationError(FanoutError):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_calls import dependency_error, error_code, track_calls
 from .errors import ClaimInProgressError, DependencyError
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class EventStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
+        track_calls(client, "dynamodb")
         self._table = table_name
         self._retention_seconds = retention_days * 86_400
         self._lease_seconds = lease_seconds
@@ -159,11 +161,11 @@ class EventStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise DependencyError("dynamodb", _error_code(exc)) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise dependency_error("dynamodb", exc) from exc
             return self._existing(event_id, token, exc)
         except BotoCoreError as exc:
-            raise DependencyError("dynamodb", type(exc).__name__) from exc
+            raise dependency_error("dynamodb", exc) from exc
         attempts = int(response.get("Attributes", {}).get("attempts", {}).get("N", "1"))
         return Claim(event_id=event_id, token=token, attempt=attempts)
 
@@ -190,11 +192,11 @@ class EventStore:
                 },
             )
         except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise DependencyError("dynamodb", _error_code(exc)) from exc
+            raise dependency_error("dynamodb", exc) from exc
         except BotoCoreError as exc:
-            raise DependencyError("dynamodb", type(exc).__name__) from exc
+            raise dependency_error("dynamodb", exc) from exc
         return True
 
     def release(self, claim: Claim) -> bool:
@@ -215,7 +217,7 @@ class EventStore:
                     ":claimed": {"S": STATUS_CLAIMED},
                 },
             )
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, DependencyError):  # DependencyError: no time left (aws_calls)
             return False
         return True
 
@@ -226,9 +228,9 @@ class EventStore:
                 TableName=self._table, Key={"event_id": {"S": event_id}}, ConsistentRead=True
             )
         except ClientError as exc:
-            raise DependencyError("dynamodb", _error_code(exc)) from exc
+            raise dependency_error("dynamodb", exc) from exc
         except BotoCoreError as exc:
-            raise DependencyError("dynamodb", type(exc).__name__) from exc
+            raise dependency_error("dynamodb", exc) from exc
         item = response.get("Item")
         return None if item is None else plain_item(item)
 
@@ -237,7 +239,7 @@ class EventStore:
         record = plain_item(old) if old else self.get(event_id)
         if record is None:
             # Deleted between the write and the read: the sender's retry will claim it.
-            raise ClaimInProgressError(event_id, 0) from exc
+            raise ClaimInProgressError(event_id) from exc
         if record.get("claim_token") == token:
             # botocore retried our own write after a lost response (a read timeout): the first attempt succeeded,
             # so the claim is ours.
@@ -248,7 +250,7 @@ class EventStore:
                 published_at=record.get("published_at"),
                 body_sha256=record.get("body_sha256"),
             )
-        raise ClaimInProgressError(event_id, int(record.get("lease_expires_at") or 0)) from exc
+        raise ClaimInProgressError(event_id) from exc
 
 
 def plain_item(item: Any) -> dict[str, Any]:
@@ -260,7 +262,3 @@ def plain_item(item: Any) -> dict[str, Any]:
         elif "N" in typed:
             plain[name] = float(typed["N"])
     return plain
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "ClientError"))

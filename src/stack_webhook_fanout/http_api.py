@@ -7,12 +7,13 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .aws_calls import invocation_deadline
 from .errors import (
     BadRequestError,
     ClaimInProgressError,
     DependencyError,
+    NoUsableSecretError,
     PayloadTooLargeError,
-    SecretNotConfiguredError,
     SignatureError,
 )
 from .ingest import Outcome, WebhookRequest
@@ -89,7 +90,10 @@ def handle_invocation(service: IngestService, event: object, context: object) ->
         start_invocation(event, context)
     except Exception:
         logger.clear_state()
-    return handle_http_event(service, event)
+    # Every AWS call is bounded by the context's remaining time, so the answer and its outcome line come before
+    # Lambda's timeout whatever the dependencies do.
+    with invocation_deadline(context):
+        return handle_http_event(service, event)
 
 
 def handle_http_event(service: IngestService, event: object) -> dict[str, Any]:
@@ -108,7 +112,7 @@ def handle_http_event(service: IngestService, event: object) -> dict[str, Any]:
     except ClaimInProgressError:
         log_outcome("another delivery of this id is in progress", IN_PROGRESS, outcome="in_progress")
         return response(409, {"error": "in_progress"}, retry_after=True)
-    except SecretNotConfiguredError as exc:
+    except NoUsableSecretError as exc:
         log_outcome(
             "webhook secret not configured",
             SECRET_NOT_CONFIGURED,

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from .aws_calls import leaving_time_for
 from .errors import BadRequestError, DependencyError, PayloadTooLargeError, SignatureError
 from .event_parser import ParsedEvent, attribute_safe, parse_event
 from .event_store import AlreadyPublished
 from .event_time import event_created_at_ms
 from .observability import logger
 from .signature import standard_headers
-from .topics import SNS_MAX_MESSAGE_BYTES, message_attributes, message_size
+from .topics import SNS_MAX_MESSAGE_BYTES, UNREADABLE_TYPE, message_attributes, message_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -91,7 +92,8 @@ class IngestService:
         if len(body) > SNS_MAX_MESSAGE_BYTES:
             raise PayloadTooLargeError(len(body), SNS_MAX_MESSAGE_BYTES)
         ids = standard_headers(request.headers)
-        self._verify(body, ids)
+        with leaving_time_for(calls=3):  # the claim, the publish, and the mark or the release
+            self._verify(body, ids)
         if not body:
             # SNS refuses an empty message: it could never be published, and a retry cannot change that.
             raise BadRequestError("empty_body")
@@ -115,14 +117,15 @@ class IngestService:
 
         body_text = body.decode()  # verification already proved it is UTF-8
         body_sha256 = hashlib.sha256(body).hexdigest()
-        claimed = self._store.claim(
-            event_id,
-            event_type=event.event_type or "unreadable",
-            body=body_text,
-            body_sha256=body_sha256,
-            event_timestamp=timestamp,
-            event_created_at=created_at,
-        )
+        with leaving_time_for(calls=2):  # the publish, and the mark or the release
+            claimed = self._store.claim(
+                event_id,
+                event_type=event.event_type or UNREADABLE_TYPE,
+                body=body_text,
+                body_sha256=body_sha256,
+                event_timestamp=timestamp,
+                event_created_at=created_at,
+            )
         if isinstance(claimed, AlreadyPublished):
             if claimed.body_sha256 not in (None, body_sha256):
                 logger.warning(
@@ -159,7 +162,8 @@ class IngestService:
     ) -> IngestResult:
         topic_arn = self._router.topic_for(event)
         try:
-            message_id = self._publisher.publish(topic_arn, body_text, attributes)
+            with leaving_time_for(calls=1):  # the mark, or the release
+                message_id = self._publisher.publish(topic_arn, body_text, attributes)
         except DependencyError as exc:
             if not exc.may_have_succeeded:
                 # Nothing was published: give the claim up so the sender's retry need not wait for the lease.

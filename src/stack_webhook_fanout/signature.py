@@ -51,12 +51,9 @@ class SignatureVerifier:
             raise ValueError("at least one secret is required")
         self._webhooks = tuple(Webhook(secret) for secret in secrets)
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Return if any secret verifies ``body`` with ``headers``; raise :class:`SignatureError` otherwise."""
-        self.verify_standard(body, standard_headers(headers))
-
     def verify_standard(self, body: bytes, mapped: dict[str, str]) -> None:
-        """``verify`` with headers already mapped by :func:`standard_headers` (the ingest path needs them too)."""
+        """Return if any secret verifies ``body`` with the headers mapped by :func:`standard_headers` (the ingest
+        path reads the id and timestamp from them too); raise :class:`SignatureError` otherwise."""
         first_reason: str | None = None
         # Each secret is tried in full: whether a malformed entry is reached before a matching one depends on
         # the secret, exactly as it does when svix is called once per secret.

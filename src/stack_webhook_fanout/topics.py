@@ -35,10 +35,6 @@ class TopicRouter:
             return self._topics.get(event.event_type, self._fallback)
         return self._fallback
 
-    @property
-    def fallback_topic_arn(self) -> str:
-        return self._fallback
-
 
 def message_attributes(
     event: ParsedEvent,

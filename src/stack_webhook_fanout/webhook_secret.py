@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import DependencyError, SecretNotConfiguredError
+from .aws_calls import dependency_error, error_code, http_status, track_calls
+from .errors import DependencyError, NoUsableSecretError
 from .signature import SignatureVerifier
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+#: An instant by both clocks: (monotonic seconds, epoch seconds).
+_Instant = tuple[float, float]
 
 SECRET_PREFIX: Final = "whsec_"
 HOW_TO_SET: Final = (
@@ -92,8 +97,11 @@ class WebhookSecretSource:
         How long after its last successful read a secret is trusted.
     refresh_interval_seconds:
         The least time between a failed read (or a refresh after a failed verification) and the next read.
-    clock:
-        Monotonic seconds; injectable for tests.
+    clock, wall_clock:
+        Monotonic and epoch seconds; injectable for tests. A secret's age is the larger of the time each clock
+        says has passed since the read, so that the bound holds in wall-clock time even when the monotonic clock
+        stood still (a frozen or snapshotted microVM), and a wall clock earlier than at the read makes the secret
+        expired: neither a frozen clock nor a step back extends trust.
     """
 
     def __init__(
@@ -104,38 +112,38 @@ class WebhookSecretSource:
         max_age_seconds: float = 300,
         refresh_interval_seconds: float = 10,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
+        track_calls(client, "secretsmanager")
         self._secret_arn = secret_arn
         self._max_age = max_age_seconds
         self._refresh_age = max_age_seconds / 2
         self._refresh_interval = refresh_interval_seconds
         self._clock = clock
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._verifier: SignatureVerifier | None = None
         self._secret_string: str | None = None
-        self._read_at = float("-inf")  # the last successful read
-        self._attempted_at = float("-inf")  # the last read, successful or not
+        self._read_at: _Instant | None = None  # the last successful read
+        self._attempted_at: _Instant | None = None  # the last read, successful or not
         # The failure of the last read, repeated without a call to Secrets Manager until the refresh interval has
         # passed: requests arriving before the secret is set, after it is revoked or during an outage cannot turn
         # into one GetSecretValue each.
-        self._last_error: DependencyError | SecretNotConfiguredError | None = None
-        self.fetch_count = 0
-        self.last_ignored_entries = 0
+        self._last_error: DependencyError | NoUsableSecretError | None = None
 
     def verifier(self) -> SignatureVerifier:
         """Return the verifier of the current secret, reading it when due; raise when none may be trusted.
 
-        Raises :class:`SecretNotConfiguredError` when the secret is unset or revoked, :class:`DependencyError`
+        Raises :class:`NoUsableSecretError` when the secret is unset or revoked, :class:`DependencyError`
         when it cannot be read and no cached secret is young enough to trust.
         """
         with self._lock:
-            now = self._clock()
-            if self._verifier is not None and now - self._read_at < self._refresh_age:
+            if self._verifier is not None and self._age(self._read_at) < self._refresh_age:
                 return self._verifier
-            if self._read_allowed(now):
-                self._read(now)  # raises on a revocation; records an outage and carries on
-            if self._verifier is not None and now - self._read_at < self._max_age:
+            if self._read_allowed():
+                self._read()  # raises on a revocation; records an outage and carries on
+            if self._verifier is not None and self._age(self._read_at) < self._max_age:
                 return self._verifier
             # Too old to trust (or never read): fail closed until a read succeeds. Only a failed read gets here.
             self._verifier = None
@@ -145,33 +153,45 @@ class WebhookSecretSource:
     def refresh_after_failure(self) -> SignatureVerifier | None:
         """After a failed verification: read the secret again if allowed; return the new verifier if it changed.
 
-        Raises :class:`SecretNotConfiguredError` when that read finds the secret revoked. A read that fails for an
+        Raises :class:`NoUsableSecretError` when that read finds the secret revoked. A read that fails for an
         outage changes nothing (the failed verification stands).
         """
         with self._lock:
-            now = self._clock()
-            if now - self._attempted_at < self._refresh_interval:
+            if self._age(self._attempted_at) < self._refresh_interval:
                 return None
             before = self._secret_string
-            self._read(now)
+            self._read()
             if self._last_error is not None or self._secret_string == before:
                 return None
             return self._verifier
 
-    def _read_allowed(self, now: float) -> bool:
+    def _now(self) -> _Instant:
+        return self._clock(), self._wall_clock()
+
+    def _age(self, since: _Instant | None) -> float:
+        """Seconds since ``since`` by whichever clock says more; infinite when never, or the wall clock went back."""
+        if since is None:
+            return math.inf
+        monotonic, wall = self._now()
+        if wall < since[1]:
+            return math.inf
+        return max(monotonic - since[0], wall - since[1])
+
+    def _read_allowed(self) -> bool:
         if self._last_error is not None:
-            return now - self._attempted_at >= self._refresh_interval
+            return self._age(self._attempted_at) >= self._refresh_interval
         return True  # the last read succeeded: the verifier is past its refresh age (or there never was one)
 
-    def _read(self, now: float) -> None:
+    def _read(self) -> None:
+        # Stamped before the call: the age counts from before the value was read, never from after.
+        now = self._now()
         self._attempted_at = now
-        self.fetch_count += 1
         try:
             secret_string = self._fetch()
-            usable, ignored = parse_secret_string(secret_string)
+            usable, _ = parse_secret_string(secret_string)
             if not usable:
-                raise SecretNotConfiguredError(f"the secret holds no usable whsec_ value: {HOW_TO_SET}")
-        except SecretNotConfiguredError as exc:
+                raise NoUsableSecretError(f"the secret holds no usable whsec_ value: {HOW_TO_SET}")
+        except NoUsableSecretError as exc:
             # A revocation: whatever was cached must not verify one more request.
             self._verifier = None
             self._secret_string = None
@@ -182,7 +202,6 @@ class WebhookSecretSource:
             return
         self._last_error = None
         self._read_at = now
-        self.last_ignored_entries = ignored
         if secret_string != self._secret_string or self._verifier is None:
             self._secret_string = secret_string
             self._verifier = SignatureVerifier(usable)
@@ -191,16 +210,15 @@ class WebhookSecretSource:
         try:
             response = self._client.get_secret_value(SecretId=self._secret_arn)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            if code in _OUTAGE_CODES or status >= 500:
-                raise DependencyError("secretsmanager", code) from exc
+            code = error_code(exc)
+            if code in _OUTAGE_CODES or http_status(exc) >= 500:
+                raise dependency_error("secretsmanager", exc) from exc
             if code == "ResourceNotFoundException":
-                raise SecretNotConfiguredError(f"the secret or its value does not exist: {HOW_TO_SET}") from exc
-            raise SecretNotConfiguredError(f"reading the secret was refused ({code}): {HOW_TO_ALLOW}") from exc
+                raise NoUsableSecretError(f"the secret or its value does not exist: {HOW_TO_SET}") from exc
+            raise NoUsableSecretError(f"reading the secret was refused ({code}): {HOW_TO_ALLOW}") from exc
         except BotoCoreError as exc:
-            raise DependencyError("secretsmanager", type(exc).__name__) from exc
+            raise dependency_error("secretsmanager", exc) from exc
         secret_string = response.get("SecretString")
         if not secret_string:
-            raise SecretNotConfiguredError(f"the secret has no SecretString: {HOW_TO_SET}")
+            raise NoUsableSecretError(f"the secret has no SecretString: {HOW_TO_SET}")
         return secret_string

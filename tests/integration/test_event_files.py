@@ -31,7 +31,7 @@ from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 from stack_webhook_fanout.events import parse_stack_event
 from stack_webhook_fanout.http_api import request_from_event
 from stack_webhook_fanout.models import DATA_MODELS, User
-from stack_webhook_fanout.signature import SignatureVerifier
+from stack_webhook_fanout.signature import SignatureVerifier, standard_headers
 
 from .support import EVENTS_DIR, REPO_ROOT, TEMPLATE_PATH, load_event_file
 
@@ -163,7 +163,7 @@ def test_resign_rewrites_the_file_signed_now_with_a_fresh_id(event_copy: Path) -
     assert result.returncode == 0, result.stderr
     after = _read(event_copy)
     request = request_from_event(after)
-    SignatureVerifier([secret]).verify(request.body, request.headers)
+    SignatureVerifier([secret]).verify_standard(request.body, standard_headers(request.headers))
     assert request.body == event_body(before)
     assert after["headers"]["svix-id"] != before["headers"]["svix-id"]
     assert secret not in result.stdout + result.stderr
@@ -179,7 +179,7 @@ def test_resign_keep_id_keeps_the_svix_id(event_copy: Path) -> None:
     after = _read(event_copy)
     assert after["headers"]["svix-id"] == before["headers"]["svix-id"]
     request = request_from_event(after)
-    SignatureVerifier([LOCAL_DEV_SECRET]).verify(request.body, request.headers)
+    SignatureVerifier([LOCAL_DEV_SECRET]).verify_standard(request.body, standard_headers(request.headers))
 
 
 def test_resign_to_stdout_leaves_the_file_alone(event_copy: Path) -> None:
@@ -191,7 +191,7 @@ def test_resign_to_stdout_leaves_the_file_alone(event_copy: Path) -> None:
     assert event_copy.read_text() == before
     printed = json.loads(result.stdout)
     request = request_from_event(printed)
-    SignatureVerifier([LOCAL_DEV_SECRET]).verify(request.body, request.headers)
+    SignatureVerifier([LOCAL_DEV_SECRET]).verify_standard(request.body, standard_headers(request.headers))
 
 
 def test_resign_takes_the_secret_from_the_outputs_file(event_copy: Path, tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_resign_takes_the_secret_from_the_outputs_file(event_copy: Path, tmp_pat
 
     assert result.returncode == 0, result.stderr
     request = request_from_event(_read(event_copy))
-    SignatureVerifier([secret]).verify(request.body, request.headers)
+    SignatureVerifier([secret]).verify_standard(request.body, standard_headers(request.headers))
     assert secret not in result.stdout + result.stderr
 
 
@@ -216,7 +216,7 @@ def test_resign_all_rewrites_every_event_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for event_type in SAMPLE_TYPES:
         request = request_from_event(_read(tmp_path / f"{event_type}.json"))
-        SignatureVerifier([secret]).verify(request.body, request.headers)
+        SignatureVerifier([secret]).verify_standard(request.body, standard_headers(request.headers))
     assert (tmp_path / "env.json").read_text() == (EVENTS_DIR / "env.json").read_text()
 
 

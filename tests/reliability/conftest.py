@@ -8,14 +8,17 @@ queues counts every publication.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from stack_webhook_fanout.observability import logger
+
 from .support import Deployment, provision_deployment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 
 @pytest.fixture
@@ -32,3 +35,25 @@ def deploy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
 def deployment(deploy: Callable[..., Deployment]) -> Deployment:
     """A fresh stack with a fresh secret."""
     return deploy()
+
+
+class _CurrentStdout:
+    """A stream that writes to whatever ``sys.stdout`` is at the time of the write (capsys's, during a test)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def stdout_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """The function's log handler keeps the stream it was created with (whatever stdout was at import time, under
+    pytest another test's capture): point it at the current stdout, which capsys captures with the EMF lines."""
+    handler = logger.registered_handler
+    previous = handler.setStream(_CurrentStdout())
+    try:
+        yield capsys
+    finally:
+        handler.setStream(previous)

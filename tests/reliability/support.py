@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -71,11 +72,11 @@ def load_app_module() -> ModuleType:
     return module
 
 
-def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def invoke(module: ModuleType, event: dict[str, Any], context: object | None = None) -> tuple[int, dict[str, Any]]:
     """What the sender gets for ``event``: the handler's status and JSON body, or API Gateway's 5xx when the
-    invocation was stopped (:class:`InvocationKilled`)."""
+    invocation was stopped (:class:`InvocationKilled`). ``context`` is a :class:`LocalContext` unless given."""
     try:
-        result = module.lambda_handler(event, LocalContext())
+        result = module.lambda_handler(event, LocalContext() if context is None else context)
     except InvocationKilled:
         return FUNCTION_ERROR_STATUS, {"message": "Internal Server Error"}
     return int(result["statusCode"]), json.loads(result["body"])
@@ -177,21 +178,60 @@ class _RawBody:
 
 @dataclass
 class DynamoDBThrottle:
-    """A ``before-send`` hook answering DynamoDB requests with HTTP 400 ``ProvisionedThroughputExceededException``
-    as DynamoDB does, so that botocore's own parser and retry policy handle it (the request is counted, not sent)."""
+    """A ``before-send`` hook answering DynamoDB requests with HTTP 400 ``code`` (by default
+    ``ProvisionedThroughputExceededException``) as DynamoDB does, so that botocore's own parser and retry policy
+    handle it (the request is counted, not sent)."""
+
+    sends: int = 0
+    code: str = "ProvisionedThroughputExceededException"
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.sends += 1
+        body = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{self.code}", "message": "Throughput exceeded."}
+        ).encode()
+        headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": uuid.uuid4().hex}
+        return AWSResponse(request.url, 400, headers, _RawBody(body))
+
+
+def sns_error_answer(request: Any, status: int, code: str) -> AWSResponse:
+    """SNS's error answer (the query protocol's XML) with ``status`` and ``code``, for a ``before-send`` hook."""
+    body = (
+        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>injected</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    ).encode()
+    return AWSResponse(request.url, status, {"content-type": "text/xml"}, _RawBody(body))
+
+
+@dataclass
+class AcceptedThenServerError:
+    """A ``before-send`` hook on SNS Publish: the first attempt really reaches the emulator (which stores and
+    delivers the message), and every attempt is then answered HTTP 500 ``InternalError``, as SNS may answer after
+    it acted on a request. botocore parses the answers and retries them by its own policy; its retries are
+    answered 500 without reaching the emulator (SNS still failing)."""
+
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.attempts += 1
+        if self.attempts == 1:
+            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+            forwarded = urllib.request.Request(request.url, data=body, headers=dict(request.headers), method="POST")
+            with urllib.request.urlopen(forwarded, timeout=10) as accepted:
+                assert accepted.status == 200
+        return sns_error_answer(request, 500, "InternalError")
+
+
+@dataclass
+class SnsThrottle:
+    """A ``before-send`` hook answering SNS Publish with HTTP 400 ``Throttled`` (the request is not sent), as SNS
+    answers above its publish quota; botocore parses it and retries it by its own policy."""
 
     sends: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.sends += 1
-        body = json.dumps(
-            {
-                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-                "message": "The level of configured provisioned throughput for the table was exceeded.",
-            }
-        ).encode()
-        headers = {"content-type": "application/x-amz-json-1.0", "x-amzn-requestid": uuid.uuid4().hex}
-        return AWSResponse(request.url, 400, headers, _RawBody(body))
+        return sns_error_answer(request, 400, "Throttled")
 
 
 @dataclass

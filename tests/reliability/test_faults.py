@@ -9,18 +9,22 @@ has the resulting table.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.moto_server import free_port
 from stack_webhook_fanout_tools.devkit.samples import event_body
 
 from .support import (
     FUNCTION_ERROR_STATUS,
+    AcceptedThenServerError,
     CallCounter,
     DynamoDBThrottle,
+    SnsThrottle,
     client_error,
     client_events,
     client_of,
@@ -221,14 +225,13 @@ SNS_FAULTS: dict[str, Callable[..., None]] = {
     "connection_refused": connection_refused,
     # a timeout before the request is sent; a read timeout means it was sent (test_sns_answer_lost_*)
     "connect_timeout": connect_timeout,
-    "internal_error": client_error("InternalError", "Publish", status=500),
     "throttled": client_error("Throttled", "Publish"),
     "kms_throttled": client_error("KMSThrottling", "Publish"),
 }
 
 
 @pytest.mark.parametrize("fault", sorted(SNS_FAULTS))
-def test_sns_publish_failing_answers_503_releases_the_claim_and_a_retry_publishes_once(
+def test_sns_publish_refused_answers_503_releases_the_claim_and_a_retry_publishes_once(
     deployment: Deployment, fault: str
 ) -> None:
     # given: SNS failing before the message is accepted
@@ -319,26 +322,37 @@ def test_sns_and_the_release_failing_answer_503_and_the_lease_delays_the_single_
     _assert_published_once(deployment, event, "team_permission.deleted")
 
 
-def test_sns_answer_lost_after_accepting_the_message_keeps_the_claim_and_publishes_twice_with_one_event_id(
-    deployment: Deployment,
+@pytest.mark.parametrize("fault", ["answer_lost", "server_error"])
+def test_sns_may_have_accepted_the_message_keeps_the_claim_and_publishes_twice_with_one_event_id(
+    deployment: Deployment, fault: str
 ) -> None:
-    # given: SNS accepts the message but its answer is lost (a read timeout after the request went through):
-    # the function cannot tell whether SNS holds the message
+    # given: SNS accepts the message but the function gets no success: its answer is lost (a read timeout after the
+    # request went through), or it is a 500 (SNS stored and delivered the message, then answered 500, and 500 again
+    # to botocore's retries). Either way the function cannot tell whether SNS holds the message
     event = deployment.signed("user.deleted")
     event_id = header(event, "svix-id")
     handler = deployment.load_handler(CLAIM_LEASE_SECONDS=SHORT_LEASE)
-    client_events(handler, "sns").register("after-call.sns.Publish", read_timeout, FAULT)
+    server_error = AcceptedThenServerError()
+    hook_event, hook = {
+        "answer_lost": ("after-call.sns.Publish", read_timeout),
+        "server_error": ("before-send.sns.Publish", server_error),
+    }[fault]
+    client_events(handler, "sns").register(hook_event, hook, FAULT)
 
     # when
     status, answer = invoke(handler, event)
-    client_events(handler, "sns").unregister("after-call.sns.Publish", unique_id=FAULT)
+    client_events(handler, "sns").unregister(hook_event, unique_id=FAULT)
     at_once = invoke(handler, redeliver(event, deployment.secret))
 
     # then: 503 as for any SNS failure, the message already out, and the claim kept (not released as after a
-    # failure known to be before SNS accepted): Svix's immediate retry gets 409, and past the lease the record
-    # reads "publication unknown" (a claim token held), not "unpublished"
+    # refusal): Svix's immediate retry gets 409, and past the lease the record reads "publication unknown" (a claim
+    # token held), not "unpublished"
+    if fault == "server_error":
+        assert server_error.attempts > 1  # botocore retried the 500 itself
     assert (status, answer) == (503, {"error": "dependency_unavailable", "service": "sns"})
     assert (at_once[0], outcome(at_once[1])) == (409, "in_progress")
+    first = _published(deployment)
+    assert [name for name, _ in first] == ["user.deleted"]
     record = deployment.record(event_id)
     assert record is not None
     assert record["status"] == "claimed"
@@ -350,13 +364,70 @@ def test_sns_answer_lost_after_accepting_the_message_keeps_the_claim_and_publish
     retry = invoke(handler, redeliver(event, deployment.secret))
     later = invoke(handler, redeliver(event, deployment.secret))
 
-    # then: a second publication, the only kind of duplicate a healthy subscriber sees: same body, same event_id
+    # then: a second publication, the duplicate the README lists for this case: same body, same event_id
     assert (retry[0], outcome(retry[1])) == (200, "published")
     assert (later[0], outcome(later[1])) == (200, "duplicate")
-    messages = _published(deployment)
+    messages = first + _published(deployment)
     assert [name for name, _ in messages] == ["user.deleted", "user.deleted"]
     assert {m.attributes["event_id"] for _, m in messages} == {event_id}
     assert {m.body.encode() for _, m in messages} == {event_body(event)}
+    record = deployment.record(event_id)
+    assert record is not None
+    assert (record["status"], record["attempts"]) == ("published", 2)
+
+
+# --- throughput exceeded (a bulk import) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("service", "code"),
+    [
+        ("dynamodb", "ProvisionedThroughputExceededException"),
+        ("dynamodb", "ThrottlingException"),
+        ("dynamodb", "RequestLimitExceeded"),
+        ("sns", "Throttled"),
+    ],
+)
+def test_throughput_exceeded_answers_503_with_retry_after_leaves_no_claim_and_a_retry_publishes_once(
+    deployment: Deployment, service: str, code: str
+) -> None:
+    # given: DynamoDB or SNS answering every attempt (botocore's retries included) that its throughput is exceeded,
+    # as during a bulk import (docs/bulk-import.md)
+    event = deployment.signed("user.created")
+    event_id = header(event, "svix-id")
+    handler = deployment.load_handler()
+    throttle = DynamoDBThrottle(code=code) if service == "dynamodb" else SnsThrottle()
+    operation = "dynamodb.UpdateItem" if service == "dynamodb" else "sns.Publish"
+    client_events(handler, service).register(f"before-send.{operation}", throttle, FAULT)
+
+    # when
+    answer = handler.lambda_handler(event, LocalContext())
+
+    # then: a 503 that tells the sender when to come back. botocore retries DynamoDB's codes itself; SNS's
+    # "Throttled" is not among its standard mode's retryable codes, so that is one attempt
+    assert throttle.sends == (
+        client_of(handler, service).meta.config.retries["total_max_attempts"] if service == "dynamodb" else 1
+    )
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["retry-after"].isdigit()
+    assert json.loads(answer["body"]) == {"error": "dependency_unavailable", "service": service}
+    assert _published(deployment) == []
+    # and no claim held: a DynamoDB claim was never written, an SNS refusal gives it up at once
+    record = deployment.record(event_id)
+    if service == "dynamodb":
+        assert record is None
+    else:
+        assert record is not None
+        assert (record["status"], record["lease_expires_at"]) == ("claimed", 0)
+        assert "claim_token" not in record
+
+    # when: the sender's next retry comes once the throughput is back
+    client_events(handler, service).unregister(f"before-send.{operation}", unique_id=FAULT)
+    status, answer_body = invoke(handler, redeliver(event, deployment.secret))
+
+    # then: published once, at once (no lease to wait out)
+    assert (status, outcome(answer_body)) == (200, "published")
+    _assert_published_once(deployment, event, "user.created")
 
 
 # --- the record after publishing ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,13 +20,11 @@ from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, event_body, 
 from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
 from stack_webhook_fanout.event_store import Claim, EventStore
-from stack_webhook_fanout.observability import logger
 
 from .adversarial import Context, delivery, signed
 from .support import client_events, connection_refused, header, invoke, on_update, redeliver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from types import ModuleType
 
     from .support import Deployment
@@ -68,28 +65,6 @@ class Captured:
     status: int
     stdout: str
     stderr: str
-
-
-class _CurrentStdout:
-    """A stream that writes to whatever ``sys.stdout`` is at the time of the write (capsys's, during a test)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture
-def stdout_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
-    """The function's log handler keeps the stream it was created with (whatever stdout was at import time, under
-    pytest another test's capture): point it at the current stdout, which capsys captures with the EMF lines."""
-    handler = logger.registered_handler
-    previous = handler.setStream(_CurrentStdout())
-    try:
-        yield capsys
-    finally:
-        handler.setStream(previous)
 
 
 def _run(capsys: pytest.CaptureFixture[str], handler: ModuleType, name: str, event: dict[str, Any]) -> Captured:

@@ -299,8 +299,8 @@ def test_every_output_is_described_and_exported_under_the_stack_name(template: T
 def test_parameters_are_described_and_constrained(template: Template) -> None:
     parameters = template["Parameters"]
     expected_defaults = {
-        "ThrottlingRateLimit": 50,
-        "ThrottlingBurstLimit": 100,
+        "ThrottlingRateLimit": 500,
+        "ThrottlingBurstLimit": 250,
         "RetentionDays": 30,
         "ExistingWebhookSecretArn": "",
         "LogLevel": "INFO",

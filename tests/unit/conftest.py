@@ -99,6 +99,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def wall_clock() -> FakeClock:
+    """A second clock, for code that reads a monotonic (``clock``) and a wall clock the test moves apart."""
+    return FakeClock(now=1_900_000_000.0)
+
+
 @dataclass
 class CallCounter:
     """Counts the calls a client really makes to one operation (a botocore ``before-call`` hook)."""
@@ -174,9 +180,12 @@ def inject_fault(hook: Callable[..., None]) -> Callable[..., Fault]:
     return register
 
 
-def client_error(code: str, operation: str) -> ClientError:
-    """A ClientError as botocore builds it from an AWS error response."""
-    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {}}, operation)
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    """A ClientError as botocore builds it from an AWS error response (with its HTTP status, as botocore's has)."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
 
 
 @pytest.fixture

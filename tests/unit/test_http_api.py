@@ -574,7 +574,7 @@ def test_handle_publication_recorded_has_no_not_recorded_metric(
     assert "PublishedNotRecorded" not in line
 
 
-def test_handle_publish_failure_releases_the_claim_and_answers_503(
+def test_handle_publish_refused_releases_the_claim_and_answers_503(
     post: Any,
     signed: Any,
     sns: Any,
@@ -583,7 +583,7 @@ def test_handle_publish_failure_releases_the_claim_and_answers_503(
     sink: Any,
     stored_items: Any,
 ) -> None:
-    fault = inject_fault(sns, "sns", "Publish", make_client_error("InternalError", "Publish"))
+    fault = inject_fault(sns, "sns", "Publish", make_client_error("Throttled", "Publish"))
     request = signed(BODY)
     status, body, headers = post(request)
     assert (status, body) == (503, {"error": "dependency_unavailable", "service": "sns"})

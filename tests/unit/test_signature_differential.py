@@ -31,7 +31,7 @@ from stack_webhook_fanout_tools.devkit.signing import sign_headers
 from svix.webhooks import Webhook as SvixWebhook
 
 from stack_webhook_fanout.errors import SignatureError
-from stack_webhook_fanout.signature import SignatureVerifier
+from stack_webhook_fanout.signature import SignatureVerifier, standard_headers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,7 +69,7 @@ def svix_verdict(delivery: Delivery) -> bool:
 def our_verdict(delivery: Delivery) -> bool:
     """True when ours accepts; a SignatureError is a reject; any other exception escapes and fails the test."""
     try:
-        SignatureVerifier(delivery.secrets).verify(delivery.body, delivery.headers)
+        SignatureVerifier(delivery.secrets).verify_standard(delivery.body, standard_headers(delivery.headers))
     except SignatureError:
         return False
     return True

@@ -7,7 +7,6 @@ import pytest
 from stack_webhook_fanout.event_parser import ParsedEvent, parse_event
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 from stack_webhook_fanout.topics import (
-    SNS_MAX_MESSAGE_BYTES,
     UNREADABLE_TYPE,
     TopicRouter,
     message_attributes,
@@ -82,7 +81,7 @@ def test_router_copies_its_map() -> None:
     router = TopicRouter(topics, FALLBACK)
     topics["stack.test"] = "arn:changed"
     assert router.topic_for(ParsedEvent(event_type="stack.test", known=True)) == TOPICS["stack.test"]
-    assert router.fallback_topic_arn == FALLBACK
+    assert router.topic_for(ParsedEvent(event_type="not.a.type", known=False)) == FALLBACK
 
 
 # --- message attributes ---------------------------------------------------------------------------------------------
@@ -214,7 +213,3 @@ def test_message_size_counts_bytes_not_characters() -> None:
 
 def test_message_size_of_no_attributes_is_the_body() -> None:
     assert message_size(b"x" * 1000, {}) == 1000
-
-
-def test_sns_limit_is_256_kib() -> None:
-    assert SNS_MAX_MESSAGE_BYTES == 256 * 1024

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
 
-from stack_webhook_fanout.errors import DependencyError, SecretNotConfiguredError, SignatureError
-from stack_webhook_fanout.signature import SignatureVerifier
+from stack_webhook_fanout.errors import DependencyError, NoUsableSecretError, SignatureError
+from stack_webhook_fanout.signature import SignatureVerifier, standard_headers
 from stack_webhook_fanout.webhook_secret import HOW_TO_ALLOW, HOW_TO_SET, WebhookSecretSource, parse_secret_string
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ INTERVAL = 10
 def accepts(verifier: SignatureVerifier, secret: str) -> bool:
     """Whether ``verifier`` accepts a body freshly signed with ``secret``."""
     try:
-        verifier.verify(BODY, sign_headers(secret, BODY))
+        verifier.verify_standard(BODY, standard_headers(sign_headers(secret, BODY)))
     except SignatureError:
         return False
     return True
@@ -104,7 +104,6 @@ def test_source_first_call_fetches_and_verifies(
     assert accepts(verifier, webhook_secret)
     assert not accepts(verifier, new_secret())
     assert get_calls.count == 1
-    assert source.fetch_count == 1
 
 
 def test_source_is_cached_until_half_its_max_age(source: WebhookSecretSource, clock: Any, get_calls: Any) -> None:
@@ -263,12 +262,12 @@ def test_source_refused_read_revokes_the_cached_secret_at_once(
     inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", make_client_error(code, "GetSecretValue"))
     # when the secret is read again (at half its max age, well inside it)
     clock.advance(MAX_AGE / 2)
-    with pytest.raises(SecretNotConfiguredError) as raised:
+    with pytest.raises(NoUsableSecretError) as raised:
         source.verifier()
     # then the cached verifier is gone at once, and the message says how to fix it (never a secret value)
     assert HOW_TO_SET in str(raised.value) or HOW_TO_ALLOW in str(raised.value)
     for _ in range(100):
-        with pytest.raises(SecretNotConfiguredError):
+        with pytest.raises(NoUsableSecretError):
             source.verifier()
     # and the refusal is remembered for the interval instead of read again per request
     assert get_calls.count == 2
@@ -349,7 +348,7 @@ def test_source_without_cache_flood_of_requests_reads_once_per_interval(
     )
     for _ in range(30):
         for _ in range(100):
-            with pytest.raises(SecretNotConfiguredError):
+            with pytest.raises(NoUsableSecretError):
                 source.verifier()
         clock.advance(1)
     # then Secrets Manager was read once per interval, not once per request
@@ -358,7 +357,7 @@ def test_source_without_cache_flood_of_requests_reads_once_per_interval(
 
 def test_source_missing_secret_is_not_configured(secretsmanager: Any, clock: Any) -> None:
     source = WebhookSecretSource(secretsmanager, "does/not/exist", clock=clock)
-    with pytest.raises(SecretNotConfiguredError) as raised:
+    with pytest.raises(NoUsableSecretError) as raised:
         source.verifier()
     assert HOW_TO_SET in str(raised.value)
 
@@ -366,14 +365,14 @@ def test_source_missing_secret_is_not_configured(secretsmanager: Any, clock: Any
 def test_source_secret_without_value_is_not_configured(secretsmanager: Any, clock: Any) -> None:
     # created by the template without a value: GetSecretValue answers ResourceNotFoundException
     arn = secretsmanager.create_secret(Name="no-value-yet")["ARN"]
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
 
 
 @pytest.mark.parametrize("placeholder", ["REPLACE_ME", "change-me whsec_", '{"secret":"whsec_abc"}', "whsec_!!!!"])
 def test_source_placeholder_value_is_not_configured(secretsmanager: Any, clock: Any, placeholder: str) -> None:
     arn = secretsmanager.create_secret(Name="placeholder", SecretString=placeholder)["ARN"]
-    with pytest.raises(SecretNotConfiguredError) as raised:
+    with pytest.raises(NoUsableSecretError) as raised:
         WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
     assert HOW_TO_SET in str(raised.value)
     # the message says how to set it but never repeats the stored value
@@ -382,19 +381,19 @@ def test_source_placeholder_value_is_not_configured(secretsmanager: Any, clock: 
 
 def test_source_binary_secret_is_not_configured(secretsmanager: Any, clock: Any) -> None:
     arn = secretsmanager.create_secret(Name="binary", SecretBinary=b"whsec_abc")["ARN"]
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         WebhookSecretSource(secretsmanager, arn, clock=clock).verifier()
 
 
 def test_source_placeholder_replaced_by_a_real_value_is_picked_up(secretsmanager: Any, clock: Any) -> None:
     arn = secretsmanager.create_secret(Name="placeholder", SecretString="REPLACE_ME")["ARN"]
     source = WebhookSecretSource(secretsmanager, arn, clock=clock)
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         source.verifier()
     # the operator sets the value: it is used once the refresh interval since the failed read has passed
     secret = new_secret()
     secretsmanager.put_secret_value(SecretId=arn, SecretString=secret)
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         source.verifier()
     clock.advance(10)
     assert accepts(source.verifier(), secret)
@@ -404,8 +403,8 @@ def test_source_counts_ignored_entries(secretsmanager: Any, clock: Any) -> None:
     secret = new_secret()
     arn = secretsmanager.create_secret(Name="half-rotated", SecretString=f"whsec_ {secret} old-value")["ARN"]
     source = WebhookSecretSource(secretsmanager, arn, clock=clock)
+    # the two unusable entries are ignored (counted by parse_secret_string), the usable one verifies
     assert accepts(source.verifier(), secret)
-    assert source.last_ignored_entries == 2
 
 
 @pytest.mark.parametrize("revoked", ["REVOKED", "REPLACE_ME whsec_", "whsec_!!!!"])
@@ -422,7 +421,7 @@ def test_source_value_without_a_usable_entry_revokes_the_cached_secret(
     # when it is read again
     clock.advance(MAX_AGE / 2)
     # then the old secret is dropped at once: not configured, with how to set it, and not the stored value
-    with pytest.raises(SecretNotConfiguredError) as raised:
+    with pytest.raises(NoUsableSecretError) as raised:
         source.verifier()
     assert HOW_TO_SET in str(raised.value)
     assert revoked not in str(raised.value)
@@ -434,7 +433,7 @@ def test_source_revoked_by_deleting_the_secret(
     source.verifier()
     secretsmanager.delete_secret(SecretId=secret_arn, ForceDeleteWithoutRecovery=True)
     clock.advance(MAX_AGE / 2)
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         source.verifier()
 
 
@@ -445,9 +444,9 @@ def test_source_revoked_when_a_failed_verification_reads_it_early(
     source.verifier()
     secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REVOKED")
     clock.advance(INTERVAL)
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         source.refresh_after_failure()
-    with pytest.raises(SecretNotConfiguredError):
+    with pytest.raises(NoUsableSecretError):
         source.verifier()
 
 
@@ -484,3 +483,96 @@ def test_source_rotation_old_and_new_then_new_alone(
     after = source.verifier()
     assert accepts(after, rotated)
     assert not accepts(after, webhook_secret)
+
+
+# --- the age bound in wall-clock time: two clocks the test moves apart ------------------------------------------------
+
+
+@pytest.fixture
+def two_clock_source(secretsmanager: Any, secret_arn: str, clock: Any, wall_clock: Any) -> WebhookSecretSource:
+    """A source whose monotonic clock (``clock``) and wall clock (``wall_clock``) the test moves separately."""
+    return WebhookSecretSource(
+        secretsmanager,
+        secret_arn,
+        max_age_seconds=MAX_AGE,
+        refresh_interval_seconds=INTERVAL,
+        clock=clock,
+        wall_clock=wall_clock,
+    )
+
+
+def test_age_counts_wall_clock_time_while_the_monotonic_clock_stands_still(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+    webhook_secret: str,
+) -> None:
+    # given a cached secret, then Secrets Manager down, and the microVM frozen: only the wall clock moves
+    assert accepts(two_clock_source.verifier(), webhook_secret)
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    # when less than the max age has passed on the wall clock: the cached secret still serves
+    wall_clock.advance(MAX_AGE - 1)
+    assert accepts(two_clock_source.verifier(), webhook_secret)
+    # when the max age has passed on the wall clock (the monotonic clock has not moved at all)
+    wall_clock.advance(1 + INTERVAL)
+    # then it is no longer trusted: fails closed
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()
+
+
+def test_a_revocation_is_seen_at_half_the_max_age_of_wall_clock_time(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    secretsmanager: Any,
+    secret_arn: str,
+    get_calls: Any,
+) -> None:
+    two_clock_source.verifier()
+    secretsmanager.put_secret_value(SecretId=secret_arn, SecretString="REVOKED")
+    wall_clock.advance(MAX_AGE / 2 - 1)
+    two_clock_source.verifier()  # still the cached secret, no read
+    assert get_calls.count == 1
+    wall_clock.advance(1)
+    with pytest.raises(NoUsableSecretError):
+        two_clock_source.verifier()
+    assert get_calls.count == 2
+
+
+def test_age_counts_monotonic_time_while_the_wall_clock_stands_still(
+    two_clock_source: WebhookSecretSource,
+    clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+) -> None:
+    two_clock_source.verifier()
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    clock.advance(MAX_AGE)
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()
+
+
+@pytest.mark.parametrize("step_back", [0.001, 1, MAX_AGE * 10])
+def test_a_wall_clock_step_backwards_expires_the_cached_secret(
+    two_clock_source: WebhookSecretSource,
+    wall_clock: Any,
+    clock: Any,
+    secretsmanager: Any,
+    inject_fault: Callable[..., Any],
+    get_calls: Any,
+    step_back: float,
+) -> None:
+    # given a cached secret, read a moment ago by both clocks
+    two_clock_source.verifier()
+    clock.advance(1)
+    wall_clock.advance(1)
+    # when the wall clock steps back past the read
+    wall_clock.advance(-1 - step_back)
+    # then the next request reads the secret again instead of trusting the cached one for longer
+    two_clock_source.verifier()
+    assert get_calls.count == 2
+    # and were Secrets Manager down after another step back, nothing would be trusted
+    inject_fault(secretsmanager, "secrets-manager", "GetSecretValue", EndpointConnectionError(endpoint_url="x"))
+    wall_clock.advance(-step_back)
+    with pytest.raises(DependencyError):
+        two_clock_source.verifier()

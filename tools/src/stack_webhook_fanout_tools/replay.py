@@ -33,7 +33,6 @@ Nothing here prints or logs a body: bodies hold personal data.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import re
@@ -44,13 +43,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from stack_webhook_fanout.aws_calls import calling
 from stack_webhook_fanout.errors import ClaimInProgressError, DependencyError
 from stack_webhook_fanout.event_parser import parse_event
 from stack_webhook_fanout.event_store import STATUS_CLAIMED, STATUS_PUBLISHED, AlreadyPublished, EventStore, plain_item
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES, TOPIC_LOGICAL_IDS
-from stack_webhook_fanout.topics import SNS_MAX_MESSAGE_BYTES, TopicRouter, message_attributes, message_size
+from stack_webhook_fanout.topics import (
+    SNS_MAX_MESSAGE_BYTES,
+    UNREADABLE_TYPE,
+    TopicRouter,
+    message_attributes,
+    message_size,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -309,7 +313,7 @@ class StoredEvent:
             return None
         return cls(
             event_id=plain["event_id"],
-            event_type=str(plain.get("event_type") or "unreadable"),
+            event_type=str(plain.get("event_type") or UNREADABLE_TYPE),
             body=plain["body"],
             status=plain["status"],
             event_timestamp=plain["event_timestamp"],
@@ -345,7 +349,7 @@ class EventReader:
 
     def get(self, event_id: str) -> Mapping[str, Any] | None:
         """The raw item of ``event_id``, or None. Raises DependencyError when DynamoDB fails."""
-        with _dynamodb_errors():
+        with calling("dynamodb"):
             response = self._client.get_item(
                 TableName=self._table, Key={"event_id": {"S": event_id}}, ConsistentRead=self._consistent
             )
@@ -362,7 +366,7 @@ class EventReader:
             kwargs["Limit"] = self._page_size
         scanned = matched = 0
         while True:
-            with _dynamodb_errors():
+            with calling("dynamodb"):
                 page = self._client.scan(**kwargs)
             items = page.get("Items", [])
             scanned += int(page.get("ScannedCount", len(items)))
@@ -374,17 +378,6 @@ class EventReader:
             if not last_key:
                 return
             kwargs["ExclusiveStartKey"] = last_key
-
-
-@contextlib.contextmanager
-def _dynamodb_errors() -> Iterator[None]:
-    """Turn botocore's errors into DependencyError("dynamodb", code)."""
-    try:
-        yield
-    except ClientError as exc:
-        raise DependencyError("dynamodb", str(exc.response.get("Error", {}).get("Code", "ClientError"))) from exc
-    except BotoCoreError as exc:
-        raise DependencyError("dynamodb", type(exc).__name__) from exc
 
 
 # ---------------------------------------------------------------------------------------------------------------------
