@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -66,6 +67,18 @@ def test_subscriber_template_passes_sam_validate_lint() -> None:
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
+# Imports the built consumer's app.py with its built package modules (not the built dependencies: pydantic-core is
+# built for aarch64, this interpreter's own pydantic stands in) and prints the package's module files it loaded.
+_IMPORTED_MODULES_SCRIPT = """
+import json, sys
+import app
+print(json.dumps(sorted(
+    m.__file__ for name, m in list(sys.modules.items())
+    if (name == "stack_webhook_fanout" or name.startswith("stack_webhook_fanout.")) and getattr(m, "__file__", None)
+)))
+"""
+
+
 @pytest.mark.template
 def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -> None:
     # when: built as its README says (from examples/subscriber, no container)
@@ -80,6 +93,37 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     assert len(binaries) == 1
     assert "aarch64" in binaries[0].name
     assert not (function / "boto3").exists()
+    assert not (function / "Makefile").exists()
+    assert not list(function.glob("stack_webhook_fanout*.dist-info"))  # no wheel metadata (it embedded the README)
+
+    # and: of the package, exactly the modules that importing app.py loads
+    shipped = sorted(
+        p.relative_to(function).as_posix() for p in (function / "stack_webhook_fanout").rglob("*") if p.is_file()
+    )
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    shutil.copy(function / "app.py", imports / "app.py")
+    shutil.copytree(function / "stack_webhook_fanout", imports / "stack_webhook_fanout")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(imports),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "IDEMPOTENCY_TABLE_NAME": "idempotency",
+        "IDEMPOTENCY_DAYS": "7",
+        "SUBSCRIBER_NAME": "subscriber",
+    }
+    done = subprocess.run(
+        [sys.executable, "-P", "-c", _IMPORTED_MODULES_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = sorted(Path(f).resolve().relative_to(imports.resolve()).as_posix() for f in json.loads(done.stdout))
+    assert shipped == imported
+    assert "stack_webhook_fanout/ingest.py" not in shipped
 
 
 def test_subscriber_template_subscribes_a_queue_to_every_topic_with_raw_delivery_and_a_type_filter() -> None:

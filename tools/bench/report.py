@@ -8,6 +8,7 @@ from common import BENCH_EVENT_TYPE
 from measure import VARIANTS
 from stack_webhook_fanout_tools.dynamodb_item_size import write_units
 
+
 def write_units_of_event(size: dict[str, int]) -> tuple[int, int]:
     """Write units of a new event's claim (the claimed item) and mark (the larger of claimed and published)."""
     claimed = size.get("claimed_item_bytes", 0)
@@ -117,7 +118,9 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "bytes_stored_per_event": size["item_bytes"],
             "bytes_claimed_per_event": size.get("claimed_item_bytes", 0),
             "write_units_per_new_event": sum(write_units_of_event(size)),
-            "write_units_per_new_event_max_all_types": max(sum(write_units_of_event(s)) for s in counts["sizes"].values()),
+            "write_units_per_new_event_max_all_types": max(
+                sum(write_units_of_event(s)) for s in counts["sizes"].values()
+            ),
             "bytes_stored_per_event_mean_all_types": sum(all_items) / len(all_items),
             "body_bytes": size["body_bytes"],
             "sns_message_bytes": size["sns_bytes"],
