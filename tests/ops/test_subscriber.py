@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.imported_modules import imported_package_files
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.subscriber_stack import (
     imported_event_type,
@@ -67,18 +68,6 @@ def test_subscriber_template_passes_sam_validate_lint() -> None:
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-# Imports the built consumer's app.py with its built package modules (not the built dependencies: pydantic-core is
-# built for aarch64, this interpreter's own pydantic stands in) and prints the package's module files it loaded.
-_IMPORTED_MODULES_SCRIPT = """
-import json, sys
-import app
-print(json.dumps(sorted(
-    m.__file__ for name, m in list(sys.modules.items())
-    if (name == "stack_webhook_fanout" or name.startswith("stack_webhook_fanout.")) and getattr(m, "__file__", None)
-)))
-"""
-
-
 @pytest.mark.template
 def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -> None:
     # when: built as its README says (from examples/subscriber, no container)
@@ -104,24 +93,20 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     imports.mkdir()
     shutil.copy(function / "app.py", imports / "app.py")
     shutil.copytree(function / "stack_webhook_fanout", imports / "stack_webhook_fanout")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(imports),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "IDEMPOTENCY_TABLE_NAME": "idempotency",
-        "IDEMPOTENCY_DAYS": "7",
-        "SUBSCRIBER_NAME": "subscriber",
-    }
-    done = subprocess.run(
-        [sys.executable, "-P", "-c", _IMPORTED_MODULES_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    # (its built dependencies left out: pydantic-core is built for aarch64; this interpreter's pydantic stands in)
+    loaded = imported_package_files(
+        sys.executable,
+        entry_module="app",
+        package="stack_webhook_fanout",
+        paths=[imports],
+        env={
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "IDEMPOTENCY_TABLE_NAME": "idempotency",
+            "IDEMPOTENCY_DAYS": "7",
+            "SUBSCRIBER_NAME": "subscriber",
+        },
     )
-    assert done.returncode == 0, done.stderr
-    imported = sorted(Path(f).resolve().relative_to(imports.resolve()).as_posix() for f in json.loads(done.stdout))
+    imported = sorted(f.relative_to(imports.resolve()).as_posix() for f in loaded)
     assert shipped == imported
     assert "stack_webhook_fanout/ingest.py" not in shipped
 

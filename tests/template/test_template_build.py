@@ -19,6 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from stack_webhook_fanout_tools.devkit.imported_modules import imported_package_files
 
 from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
@@ -145,19 +146,6 @@ def test_layer_holds_nothing_the_runtime_ships_or_that_is_not_pinned(layer_dir: 
     assert installed == pinned_versions()
 
 
-# Imports the handler as Lambda does (the function's folder, then the layer; boto3 from the interpreter, as the
-# runtime provides it) and prints the files of the package's modules that the import loaded.
-_IMPORTED_MODULES_SCRIPT = """
-import json, sys
-import app
-package = sys.argv[1]
-print(json.dumps(sorted(
-    m.__file__ for name, m in list(sys.modules.items())
-    if (name == package or name.startswith(package + ".")) and getattr(m, "__file__", None)
-)))
-"""
-
-
 def lambda_python() -> str:
     """The interpreter of the Lambda runtime's packages (boto3 and nothing of the project): .venv-lambda."""
     path = Path(os.environ.get("LAMBDA_PYTHON") or REPO_ROOT / ".venv-lambda" / "bin" / "python")
@@ -170,10 +158,9 @@ def test_layer_holds_only_the_package_modules_the_function_imports(build_dir: Pa
     # given the built layer's files of the own package
     shipped_root = layer_dir / OWN_PACKAGE
     shipped = sorted(p.relative_to(layer_dir).as_posix() for p in shipped_root.rglob("*") if p.is_file())
-    # when the built function is imported on it, with the configuration the template gives it
+    # when the built function is imported as Lambda does (its folder, then the layer; boto3 from the runtime's
+    # interpreter), with the configuration the template gives it
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join([str(build_dir / "IngestFunction"), str(layer_dir)]),
         "PYTHONNOUSERSITE": "1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -183,18 +170,14 @@ def test_layer_holds_only_the_package_modules_the_function_imports(build_dir: Pa
         "TOPIC_ARNS": json.dumps({t: f"{TOPIC_ARN_PREFIX}{t.replace('.', '-')}" for t in KNOWN_EVENT_TYPES}),
         "FALLBACK_TOPIC_ARN": f"{TOPIC_ARN_PREFIX}fallback",
     }
-    result = subprocess.run(
-        # -P: no working directory on sys.path, only PYTHONPATH and the interpreter's own packages
-        [lambda_python(), "-P", "-c", _IMPORTED_MODULES_SCRIPT, OWN_PACKAGE],
-        capture_output=True,
-        text=True,
+    loaded = imported_package_files(
+        lambda_python(),
+        entry_module="app",
+        package=OWN_PACKAGE,
+        paths=[build_dir / "IngestFunction", layer_dir],
         env=env,
-        cwd=build_dir,
-        timeout=120,
-        check=False,
     )
-    assert result.returncode == 0, result.stderr
-    imported = sorted(Path(f).resolve().relative_to(layer_dir.resolve()).as_posix() for f in json.loads(result.stdout))
+    imported = sorted(f.relative_to(layer_dir.resolve()).as_posix() for f in loaded)
     # then the layer holds exactly the modules the import loaded (and every one of them came from the layer)
     assert shipped == imported
     assert f"{OWN_PACKAGE}/models.py" not in shipped  # the subscribers' typed models (pydantic)
