@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -186,6 +187,16 @@ def test_stored_event_from_item_refuses_a_record_without_a_body() -> None:
     built = StoredEvent.from_item({**item, "body": {"S": "{}"}, "received_at": {"N": "12.5"}})
     assert built is not None
     assert (built.event_type, built.received_at) == ("unreadable", 12.5)
+
+
+def test_stored_event_from_item_reads_a_compressed_body_exactly_and_refuses_a_corrupt_one() -> None:
+    item = {"event_id": {"S": "msg_1"}, "status": {"S": "published"}, "event_timestamp": {"S": "1"}}
+    body = '{"type":"user.created", "data":{"name":"Zo\u00eb é"}}'
+
+    built = StoredEvent.from_item({**item, "body_zlib": {"B": zlib.compress(body.encode())}})
+    assert built is not None
+    assert built.body.encode() == body.encode()
+    assert StoredEvent.from_item({**item, "body_zlib": {"B": b"not zlib"}}) is None
 
 
 # --- ReplayTarget -------------------------------------------------------------------------------------------------
