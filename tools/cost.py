@@ -36,9 +36,10 @@ GIB = 1024**3
 DAYS_PER_MONTH = 365.25 / 12
 
 #: What the benchmark measures, for when there is no ``.local/bench/last.json`` yet (a run of 2026-11-27 on this
-#: project's code, user.created): see docs/benchmarks.md.
+#: project's code, user.created; the item sizes of 2026-12-07, body compressed): see docs/benchmarks.md.
 FALLBACK_FIGURES: dict[str, float] = {
-    "bytes_stored_per_event": 1259,
+    "bytes_stored_per_event": 816,
+    "bytes_claimed_per_event": 752,
     "sns_message_bytes": 1050,
     "log_bytes_per_event": 957,
     "aws_calls_new_event": 3,
@@ -108,7 +109,9 @@ def lines(args: argparse.Namespace, figures: dict[str, float], memory_mb: int) -
         ),
         Line(
             "DynamoDB",
-            f"on-demand writes: claim + mark, {units} WRU each ({item_bytes:.0f} B item)",
+            f"on-demand writes: claim + mark, {units} WRU each ("
+            + (f"{claimed_bytes:.0f} B claimed, " if claimed_bytes else "")
+            + f"{item_bytes:.0f} B published item)",
             wru / million,
             "million WRU",
             args.dynamodb_per_million_wru,

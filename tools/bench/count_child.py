@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import job_json
 from stack_webhook_fanout_tools.devkit.emulator import emulator_client
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_api_event
@@ -98,7 +99,7 @@ def _snake(operation: str) -> str:
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     secret = job["secret"]
     recorder = Recorder()
     session = aws_session()  # the session build_service takes its clients from
@@ -208,7 +209,7 @@ def main() -> None:
         sys.stdout = real_stdout
 
     print(
-        json.dumps(
+        job_json.dumps(
             {
                 "import_calls": import_calls,
                 "first_event": {

@@ -24,6 +24,7 @@ import os
 import sys
 from typing import Any
 
+import job_json
 from botocore.config import Config
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.samples import sample_api_event
@@ -34,7 +35,7 @@ from stack_webhook_fanout.bootstrap import aws_session
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     secret, n, loop = job["secret"], int(job["events"]), job["loop"]
     session = aws_session()  # the session build_service takes its clients from
     session.register("before-call", Answers(secret, job["secret_arn"]))

@@ -33,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+import job_json
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
@@ -82,7 +83,7 @@ class Answers:
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     secret, n, rounds = job["secret"], int(job["events_per_round"]), int(job["rounds"])
     answers = Answers(secret, job["secret_arn"])
     session = aws_session()  # the session build_service takes its clients from
