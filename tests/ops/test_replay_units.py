@@ -285,22 +285,22 @@ def test_plan_message_routes_and_attributes_as_ingest_does_plus_replay() -> None
 
 
 # --- ProgressBar and summary --------------------------------------------------------------------------------------
-def test_progress_bar_writes_a_line_per_tenth_when_not_on_a_terminal() -> None:
+def test_progress_bar_off_a_terminal_draws_little_and_always_the_final_state() -> None:
     stream = io.StringIO()
     bar = ProgressBar(stream, width=10, interactive=False)
 
     for done in range(101):
-        bar.update(done, 100)
+        bar.update(done, 100, f"published={done}")
     bar.close()
 
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 11
-    assert lines[0] == "[..........] 0/100"
-    assert lines[5] == "[#####.....] 50/100"
-    assert lines[-1] == "[##########] 100/100"
+    draws = [d.rstrip() for d in stream.getvalue().rstrip("\n").split("\r") if d.strip()]
+    # a hundred updates within the log interval: the first draw and the final one, not a hundred lines
+    assert len(draws) <= 3
+    assert draws[-1] == "[##########] 100/100 published=100"
+    assert stream.getvalue().endswith("\n")
 
 
-def test_progress_bar_redraws_one_line_on_a_terminal_and_keeps_messages_readable() -> None:
+def test_progress_bar_keeps_messages_on_lines_of_their_own() -> None:
     stream = io.StringIO()
     bar = ProgressBar(stream, width=4, interactive=True)
 
@@ -310,12 +310,9 @@ def test_progress_bar_redraws_one_line_on_a_terminal_and_keeps_messages_readable
     bar.close()
 
     text = stream.getvalue()
-    assert "\r[#...] 1/4 published=1" in text
-    # the bar is wiped, the message gets its own line, the bar is drawn again below it
-    assert (
-        "\r" + " " * len("[#...] 1/4 published=1") + "\rFAILED (sns:Throttled)  msg_2\n[#...] 1/4 published=1" in text
-    )
-    assert text.endswith("\r[####] 4/4" + " " * len(" published=1") + "\n")
+    # the bar is wiped, the message gets its own line, the bar is drawn again after it
+    assert "\rFAILED (sns:Throttled)  msg_2\n\r[#...] 1/4 published=1" in text
+    assert text.rstrip().endswith("[####] 4/4")
 
 
 def test_summary_reports_counts_by_reason_and_hints_at_unpublished_records() -> None:

@@ -1,4 +1,10 @@
-"""How fast a replay publishes: a token bucket."""
+"""How fast a replay publishes: a token bucket.
+
+Hand-written, not a library, by judgement rather than measurement: the maintained rate limiters on PyPI either pace
+by windows of a rate (N per duration: pyrate-limiter) or only count hits without waiting (limits), and keep time
+with their own clocks; a replay needs "at most N a second on average, up to --burst at once after a pause", and its
+tests check every wait with an injected clock and sleep, without waiting. The bucket is 30 lines.
+"""
 
 from __future__ import annotations
 

@@ -1,52 +1,48 @@
-"""Progress of a replay: a plain-text bar on a stream (stderr)."""
+"""Progress of a replay on a stream (stderr): tqdm's bar, and lines of text that do not garble it."""
 
 from __future__ import annotations
 
-import math
 from typing import TextIO
+
+from tqdm import tqdm
+
+#: ``[####......] 3/10 published=3 failed=0``: the counts a replay reports, no rate or time estimate (a replay is
+#: paced by --rate, so tqdm's estimate would only repeat it).
+_BAR_FORMAT = "[{bar}] {n_fmt}/{total_fmt} {desc}"
 
 
 class ProgressBar:
-    """A plain-text progress bar. On a terminal it redraws one line; elsewhere (CI logs, files) it writes a line
-    at every tenth of the way, so logs stay short."""
+    """A progress bar drawn by tqdm on ``stream``.
 
-    def __init__(self, stream: TextIO, *, width: int = 30, interactive: bool | None = None) -> None:
+    On a terminal tqdm redraws one line (at most ten times a second); elsewhere (CI logs, files) it redraws at most
+    every ``log_interval`` seconds, so logs stay short, and always draws the final state on :meth:`close`.
+    """
+
+    def __init__(
+        self, stream: TextIO, *, width: int = 30, interactive: bool | None = None, log_interval: float = 10.0
+    ) -> None:
+        interactive = stream.isatty() if interactive is None else interactive
         self._stream = stream
-        self._width = width
-        self._interactive = stream.isatty() if interactive is None else interactive
-        self._last_step = -1
-        self._line = ""
+        self._bar = tqdm(
+            total=0,
+            file=stream,
+            bar_format=_BAR_FORMAT.replace("{bar}", f"{{bar:{width}}}"),
+            ascii=".#",
+            mininterval=0.1 if interactive else log_interval,
+            dynamic_ncols=False,
+            leave=True,
+            disable=False,
+        )
 
     def update(self, done: int, total: int, detail: str = "") -> None:
-        fraction = 1.0 if total <= 0 else min(1.0, done / total)
-        filled = round(fraction * self._width)
-        line = f"[{'#' * filled}{'.' * (self._width - filled)}] {done}/{total} {detail}".rstrip()
-        if self._interactive:
-            self._draw(line)
-            return
-        step = math.floor(fraction * 10)
-        if step != self._last_step:
-            self._last_step = step
-            self._stream.write(line + "\n")
-            self._stream.flush()
+        if self._bar.total != total:
+            self._bar.total = total
+        self._bar.set_description_str(detail, refresh=False)
+        self._bar.update(done - self._bar.n)
 
     def message(self, text: str) -> None:
-        """Write a line of text without garbling the bar."""
-        if self._interactive and self._line:
-            self._stream.write("\r" + " " * len(self._line) + "\r")
-        self._stream.write(text + "\n")
-        if self._interactive and self._line:
-            self._stream.write(self._line)
-        self._stream.flush()
+        """Write a line of text above the bar (tqdm clears the bar, writes the line, draws the bar again)."""
+        self._bar.write(text, file=self._stream)
 
     def close(self) -> None:
-        if self._interactive and self._line:
-            self._stream.write("\n")
-            self._stream.flush()
-        self._line = ""
-
-    def _draw(self, line: str) -> None:
-        padding = " " * max(0, len(self._line) - len(line))
-        self._stream.write("\r" + line + padding)
-        self._stream.flush()
-        self._line = line
+        self._bar.close()
