@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import io
 import json
 import logging
@@ -36,6 +35,7 @@ from stack_webhook_fanout_tools.devkit.emulator import emulator_client
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_api_event
 from stack_webhook_fanout_tools.dynamodb_item_size import dynamodb_item_size
+from warm_child import load_app
 
 from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.event_store import EventStore
@@ -115,11 +115,7 @@ def main() -> None:
     sys.stdout = sink  # bare EMF documents are printed to sys.stdout
     logger.registered_handler.setStream(sys.stdout)  # the log handler kept the stdout it saw at import
     try:
-        spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_app(job["app_path"])
         import_calls = len(recorder.calls)
 
         def serve(event: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,27 @@ from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.observability import logger
 
 
+def load_app(app_path: str) -> Any:
+    """``functions/ingest/app.py`` loaded as Lambda's init loads it (importlib, under a name of its own)."""
+    spec = importlib.util.spec_from_file_location("ingest_app", app_path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def direct_calls(session: Any, job: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The handler's recorded DynamoDB and SNS calls, bound to clients of ``session`` with the handler's config."""
+    config = Config(**job["client_config"])
+    clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
+    return [
+        (getattr(clients[service], operation), params)
+        for service, operation, params in job["calls"]
+        if service != "secretsmanager"
+    ]
+
+
 class Sink(io.TextIOBase):
     def write(self, text: str) -> int:
         return len(text)
@@ -93,21 +114,11 @@ def main() -> None:
     sys.stdout = Sink()
     logger.registered_handler.setStream(sys.stdout)  # the log handler kept the stdout it saw at import
     try:
-        spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_app(job["app_path"])
         handler = module.lambda_handler
         context = LocalContext()
 
-        config = Config(**job["client_config"])
-        clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
-        calls = [
-            (getattr(clients[service], operation), params)
-            for service, operation, params in job["calls"]
-            if service != "secretsmanager"
-        ]
+        calls = direct_calls(session, job)
         key = base64.b64decode(secret.removeprefix("whsec_"))
 
         def handler_loop(events: list[dict[str, Any]]) -> float:
