@@ -168,6 +168,11 @@ send-all: $(VENV)/.installed ## sign and post one sample of every type [URL=... 
 replay: $(VENV)/.installed ## re-publish stored events (dry run unless ARGS has --execute): make replay ARGS='--stack-name X --type user.created'
 	$(PY) tools/replay.py $(ARGS)
 
+.PHONY: body
+body: $(VENV)/.installed ## print a stored event's body exactly as Stack sent it: make body ID=msg_... [ARGS='--stack-name X'] (default: make dev's emulator)
+	@[ -n "$(ID)" ] || { echo "usage: make body ID=<svix-id> [ARGS='--stack-name X']" >&2; exit 2; }
+	@$(PY) tools/show_body.py $(or $(ARGS),--outputs $(DEV_OUTPUTS)) '$(ID)'
+
 .PHONY: schemas
 schemas: $(VENV)/.installed ## regenerate schemas/ (JSON Schema of every event type, from the typed models)
 	$(PY) tools/generate_schemas.py

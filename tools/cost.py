@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack_webhook_fanout_tools.dynamodb_item_size import write_units
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH_RESULTS = REPO / ".local" / "bench" / "last.json"
 FULL_VCPU_MB = 1769
@@ -34,9 +36,10 @@ GIB = 1024**3
 DAYS_PER_MONTH = 365.25 / 12
 
 #: What the benchmark measures, for when there is no ``.local/bench/last.json`` yet (a run of 2026-11-27 on this
-#: project's code, user.created): see docs/benchmarks.md.
+#: project's code, user.created; the item sizes of 2026-12-07, body compressed): see docs/benchmarks.md.
 FALLBACK_FIGURES: dict[str, float] = {
-    "bytes_stored_per_event": 1259,
+    "bytes_stored_per_event": 816,
+    "bytes_claimed_per_event": 752,
     "sns_message_bytes": 1050,
     "log_bytes_per_event": 957,
     "aws_calls_new_event": 3,
@@ -79,11 +82,6 @@ def duration_ms(args: argparse.Namespace, figures: dict[str, float], memory_mb: 
     return figures["aws_calls_new_event"] * args.aws_ms_per_call + cpu_ms_per_event(figures) / cpu_share
 
 
-def write_units(item_bytes: float) -> int:
-    """Write request units of one write of an item this size: 1 per started KB."""
-    return max(1, math.ceil(item_bytes / 1024))
-
-
 def lines(args: argparse.Namespace, figures: dict[str, float], memory_mb: int) -> list[Line]:
     million = 1_000_000
     new = 1 - args.duplicate_share
@@ -91,9 +89,11 @@ def lines(args: argparse.Namespace, figures: dict[str, float], memory_mb: int) -
     sns_bytes = args.sns_bytes if args.sns_bytes is not None else figures["sns_message_bytes"]
     log_bytes = args.log_bytes if args.log_bytes is not None else figures["log_bytes_per_event"]
     billed_ms = math.ceil(duration_ms(args, figures, memory_mb))  # Lambda bills in 1 ms steps
-    units = write_units(item_bytes)
-    # A new event: the claim (an UpdateItem that creates the item) and the mark (an UpdateItem of the same item).
-    # A duplicate: one claim whose condition fails, which still consumes the units of the existing item.
+    # A new event: the claim (an UpdateItem that creates the item: billed on the claimed item) and the mark (an
+    # UpdateItem: billed on the larger of the item before and after it). A duplicate: one claim whose condition
+    # fails, which still consumes the units of the existing (published) item.
+    claimed_bytes = 0.0 if args.item_bytes is not None else figures.get("bytes_claimed_per_event", 0.0)
+    units = write_units(math.ceil(max(item_bytes, claimed_bytes)))
     wru = million * (new * 2 * units + args.duplicate_share * units)
     stored_gib = million * new * (args.retention_days / DAYS_PER_MONTH) * (item_bytes + 100) / GIB
     result = [
@@ -109,7 +109,9 @@ def lines(args: argparse.Namespace, figures: dict[str, float], memory_mb: int) -
         ),
         Line(
             "DynamoDB",
-            f"on-demand writes: claim + mark, {units} WRU each ({item_bytes:.0f} B item)",
+            f"on-demand writes: claim + mark, {units} WRU each ("
+            + (f"{claimed_bytes:.0f} B claimed, " if claimed_bytes else "")
+            + f"{item_bytes:.0f} B published item)",
             wru / million,
             "million WRU",
             args.dynamodb_per_million_wru,

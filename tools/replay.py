@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from stack_webhook_fanout_tools.devkit.emulator import NonLoopbackEndpointError, emulator_client
+from stack_webhook_fanout_tools.devkit.emulator import NonLoopbackEndpointError
 from stack_webhook_fanout_tools.replay import (
     OutputsError,
     ProgressBar,
     ReplaySummary,
-    ReplayTarget,
     Selection,
     SelectionError,
     TokenBucket,
@@ -46,6 +44,7 @@ from stack_webhook_fanout_tools.replay import (
     describe,
     parse_time,
 )
+from stack_webhook_fanout_tools.replay.target import Connection, connect_local, connect_stack
 
 from stack_webhook_fanout.errors import DependencyError
 
@@ -139,50 +138,22 @@ def selection_from_args(args: argparse.Namespace, now: float) -> Selection:
     return selection
 
 
-def connect(args: argparse.Namespace) -> tuple[ReplayTarget, Any, Any, str]:
-    """Return the target, a DynamoDB client, an SNS client and a description of where they point."""
+def connect(args: argparse.Namespace) -> Connection:
+    """The target of ``--outputs`` or ``--stack-name``, with its clients."""
     if args.outputs is not None:
-        try:
-            outputs = json.loads(args.outputs.read_text())
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read the outputs file {args.outputs}: {exc} (is `make dev` running?)") from exc
-        if not isinstance(outputs, dict):
-            raise UsageError(f"{args.outputs}: not a JSON object")
-        target = ReplayTarget.from_local_outputs(outputs)
-        assert target.endpoint_url is not None
-        region = target.region or "us-east-1"
-        # emulator_client refuses any endpoint that is not on loopback and uses dummy credentials.
-        dynamodb = emulator_client("dynamodb", target.endpoint_url, region)
-        sns = emulator_client("sns", target.endpoint_url, region)
-        return target, dynamodb, sns, f"local emulator at {target.endpoint_url}"
-
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    config = Config(retries={"max_attempts": 8, "mode": "adaptive"})
-    try:
-        stacks = session.client("cloudformation", config=config).describe_stacks(StackName=args.stack_name)["Stacks"]
-    except ClientError as exc:
-        raise UsageError(f"cannot read stack {args.stack_name!r}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise UsageError(f"cannot reach CloudFormation: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    target = ReplayTarget.from_stack_outputs(outputs)
-    dynamodb = session.client("dynamodb", config=config)
-    sns = session.client("sns", config=config)
-    return target, dynamodb, sns, f"stack {args.stack_name} in {session.region_name}"
+        return connect_local(args.outputs)
+    return connect_stack(args.stack_name, region=args.region, profile=args.profile)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         selection = selection_from_args(args, time.time())
-        target, dynamodb, sns, where = connect(args)
+        connection = connect(args)
     except (UsageError, SelectionError, OutputsError, NonLoopbackEndpointError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
+    target, dynamodb, sns, where = connection.target, connection.dynamodb, connection.sns, connection.where
     if args.events_table:
         target = dataclasses.replace(target, table_name=args.events_table)
 

@@ -11,11 +11,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from .aws_calls import leaving_time_for
-from .errors import BadRequestError, DependencyError, PayloadTooLargeError, SignatureError
+from .errors import BadRequestError, PayloadTooLargeError, SignatureError
 from .event_parser import ParsedEvent, attribute_safe, parse_event
 from .event_store import AlreadyPublished
 from .event_time import event_created_at_ms
 from .observability import logger
+from .publication import publish_claimed
 from .signature import standard_headers
 from .topics import SNS_MAX_MESSAGE_BYTES, UNREADABLE_TYPE, message_attributes, message_size
 
@@ -161,37 +162,24 @@ class IngestService:
         attributes: Mapping[str, MessageAttributeValueTypeDef],
     ) -> IngestResult:
         topic_arn = self._router.topic_for(event)
-        try:
-            with leaving_time_for(calls=1):  # the mark, or the release
-                message_id = self._publisher.publish(topic_arn, body_text, attributes)
-        except DependencyError as exc:
-            if not exc.may_have_succeeded:
-                # Nothing was published: give the claim up so the sender's retry need not wait for the lease.
-                self._store.release(claim)
-            # Otherwise SNS may hold the message: the claim stays held, so after its lease the record reads
-            # "publication unknown" rather than "unpublished", and a retry publishes only after the lease.
-            raise
-        try:
-            marked = self._store.mark_published(claim, topic_arn=topic_arn, message_id=message_id)
-        except DependencyError as exc:
-            # Published but not recorded. Answering 5xx would make the sender retry and publish a second time;
-            # the record stays "claimed" with this claim's token (publication unknown), and only a redelivery
-            # after its lease, or a replay that asks for such records, could publish again.
+        publication = publish_claimed(
+            self._store, self._publisher, claim, topic_arn=topic_arn, body=body_text, attributes=attributes
+        )
+        if publication.mark_error is not None:
+            # Published but not recorded. Answering 5xx would make the sender retry and publish a second time.
             logger.error(
                 "published but could not mark the record",
-                extra={"dependency": exc.service, "detail": exc.detail},
+                extra={"dependency": publication.mark_error.service, "detail": publication.mark_error.detail},
             )
-            marked = False
-        else:
-            if not marked:
-                # Our lease ran out and another delivery holds the claim now: it may publish a second copy.
-                logger.warning("claim was taken over before the publication was recorded")
+        elif not publication.recorded:
+            # Our lease ran out and another delivery holds the claim now: it may publish a second copy.
+            logger.warning("claim was taken over before the publication was recorded")
         return IngestResult(
             outcome=Outcome.PUBLISHED,
             event_id=claim.event_id,
             event=event,
             topic_arn=topic_arn,
-            message_id=message_id,
+            message_id=publication.message_id,
             attempt=claim.attempt,
-            recorded=marked,
+            recorded=publication.recorded,
         )

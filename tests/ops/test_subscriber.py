@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from stack_webhook_fanout_tools.devkit import cfn_template
+from stack_webhook_fanout_tools.devkit.imported_modules import imported_package_files
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.subscriber_stack import (
     imported_event_type,
@@ -82,6 +84,33 @@ def test_subscriber_sam_build_ships_the_event_models_for_arm64(tmp_path: Path) -
     assert len(binaries) == 1
     assert "aarch64" in binaries[0].name
     assert not (function / "boto3").exists()
+    assert not (function / "Makefile").exists()
+    assert not list(function.glob("stack_webhook_fanout*.dist-info"))  # no wheel metadata (it embedded the README)
+
+    # and: of the package, exactly the modules that importing app.py loads
+    shipped = sorted(
+        p.relative_to(function).as_posix() for p in (function / "stack_webhook_fanout").rglob("*") if p.is_file()
+    )
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    shutil.copy(function / "app.py", imports / "app.py")
+    shutil.copytree(function / "stack_webhook_fanout", imports / "stack_webhook_fanout")
+    # (its built dependencies left out: pydantic-core is built for aarch64; this interpreter's pydantic stands in)
+    loaded = imported_package_files(
+        sys.executable,
+        entry_module="app",
+        package="stack_webhook_fanout",
+        paths=[imports],
+        env={
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "GUARD_TABLE_NAME": "guard",
+            "GUARD_DAYS": "14",
+            "SUBSCRIBER_NAME": "subscriber",
+        },
+    )
+    imported = sorted(f.relative_to(imports.resolve()).as_posix() for f in loaded)
+    assert shipped == imported
+    assert "stack_webhook_fanout/ingest.py" not in shipped
 
 
 def test_subscriber_template_subscribes_a_queue_to_every_topic_with_raw_delivery_and_a_type_filter() -> None:

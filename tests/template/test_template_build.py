@@ -1,32 +1,36 @@
-"""`sam build` of the real template: the layer is pure Python, pinned, complete, free of what the runtime ships.
+"""`sam build` of the real template: the layer is pure Python, pinned, complete, free of what the runtime ships, and
+holds of the project's package only the modules the function imports.
 
 One build per module (it takes ten seconds or so and downloads wheels from the package index), into a temporary
-directory: the working tree's .aws-sam/ is never touched. sam runs from the repository root, which the layer's
-requirements.txt needs (its own-package line is a path relative to the working directory).
+directory: the working tree's .aws-sam/ is never touched. The layer is built by layers/dependencies/Makefile
+(``BuildMethod: makefile``).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import re
 import subprocess
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+from stack_webhook_fanout_tools.devkit.imported_modules import imported_package_files
+
+from stack_webhook_fanout.event_types import KNOWN_EVENT_TYPES
 
 from .conftest import REPO_ROOT, TEMPLATE_PATH, sam_cli_path, sam_env
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.template
 
 REQUIREMENTS = REPO_ROOT / "layers" / "dependencies" / "requirements.txt"
-OWN_PACKAGE_LINE = "./"
 OWN_DISTRIBUTION = "stack-webhook-fanout"
+OWN_PACKAGE = "stack_webhook_fanout"
+TOPIC_ARN_PREFIX = "arn:aws:sns:us-east-1:123456789012:"
 # Shipped by the Lambda Python runtime (boto3 & co.) or deliberately replaced (svix -> standardwebhooks).
 FORBIDDEN = {"boto3", "botocore", "s3transfer", "svix", "httpx", "httpcore", "anyio", "urllib3", "python-dateutil"}
 
@@ -39,8 +43,6 @@ def requirement_lines() -> list[str]:
 def pinned_versions() -> dict[str, str]:
     pins: dict[str, str] = {}
     for line in requirement_lines():
-        if line == OWN_PACKAGE_LINE:
-            continue
         requirement = Requirement(line)
         (specifier,) = requirement.specifier
         pins[canonicalize_name(requirement.name)] = specifier.version
@@ -84,10 +86,8 @@ def layer_dir(build_dir: Path) -> Path:
 
 def test_every_requirement_is_pinned_exactly() -> None:
     lines = requirement_lines()
-    assert lines.count(OWN_PACKAGE_LINE) == 1
+    assert lines
     for line in lines:
-        if line == OWN_PACKAGE_LINE:
-            continue
         requirement = Requirement(line)
         specifiers = list(requirement.specifier)
         assert len(specifiers) == 1, f"not pinned with ==: {line}"
@@ -141,18 +141,50 @@ def test_layer_holds_nothing_the_runtime_ships_or_that_is_not_pinned(layer_dir: 
         match = re.fullmatch(r"(.+?)-([^-]+)\.dist-info", dist_info.name)
         assert match, dist_info.name
         installed[canonicalize_name(match.group(1))] = match.group(2)
-    own_version = installed.pop(canonicalize_name(OWN_DISTRIBUTION))
-    assert own_version == importlib.metadata.version(OWN_DISTRIBUTION)
+    # the own package ships as modules, without a wheel's metadata (which embedded the whole README)
+    assert canonicalize_name(OWN_DISTRIBUTION) not in installed
     assert installed == pinned_versions()
 
 
-def test_layer_ships_the_current_source_of_the_own_package(layer_dir: Path) -> None:
-    source = REPO_ROOT / "src" / "stack_webhook_fanout"
-    shipped = layer_dir / "stack_webhook_fanout"
-    source_files = {p.relative_to(source) for p in source.rglob("*.py")}
-    assert {p.relative_to(shipped) for p in shipped.rglob("*.py")} == source_files
-    for relative in source_files:
-        assert (shipped / relative).read_bytes() == (source / relative).read_bytes(), relative
+def lambda_python() -> str:
+    """The interpreter of the Lambda runtime's packages (boto3 and nothing of the project): .venv-lambda."""
+    path = Path(os.environ.get("LAMBDA_PYTHON") or REPO_ROOT / ".venv-lambda" / "bin" / "python")
+    if not path.is_file():
+        pytest.fail(f"{path} not found: run `make install`")
+    return str(path)
+
+
+def test_layer_holds_only_the_package_modules_the_function_imports(build_dir: Path, layer_dir: Path) -> None:
+    # given the built layer's files of the own package
+    shipped_root = layer_dir / OWN_PACKAGE
+    shipped = sorted(p.relative_to(layer_dir).as_posix() for p in shipped_root.rglob("*") if p.is_file())
+    # when the built function is imported as Lambda does (its folder, then the layer; boto3 from the runtime's
+    # interpreter), with the configuration the template gives it
+    env = {
+        "PYTHONNOUSERSITE": "1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "EVENTS_TABLE_NAME": "events",
+        "WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook-AbCdEf",
+        "TOPIC_ARNS": json.dumps({t: f"{TOPIC_ARN_PREFIX}{t.replace('.', '-')}" for t in KNOWN_EVENT_TYPES}),
+        "FALLBACK_TOPIC_ARN": f"{TOPIC_ARN_PREFIX}fallback",
+    }
+    loaded = imported_package_files(
+        lambda_python(),
+        entry_module="app",
+        package=OWN_PACKAGE,
+        paths=[build_dir / "IngestFunction", layer_dir],
+        env=env,
+    )
+    imported = sorted(f.relative_to(layer_dir.resolve()).as_posix() for f in loaded)
+    # then the layer holds exactly the modules the import loaded (and every one of them came from the layer)
+    assert shipped == imported
+    assert f"{OWN_PACKAGE}/models.py" not in shipped  # the subscribers' typed models (pydantic)
+    # and each is the current source, byte for byte
+    source = REPO_ROOT / "src"
+    for relative in shipped:
+        assert (layer_dir / relative).read_bytes() == (source / relative).read_bytes(), relative
 
 
 def test_function_artifact_has_no_dependencies_of_its_own(build_dir: Path) -> None:

@@ -271,7 +271,7 @@ def test_every_alarm_is_named_under_the_stack(template: Template) -> None:
 
 def test_layer(template: Template) -> None:
     layer = resource(template, "DependenciesLayer", "AWS::Serverless::LayerVersion")
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     props = layer["Properties"]
     assert props["ContentUri"] == "layers/dependencies/"
     assert props["CompatibleRuntimes"] == ["python3.13"]

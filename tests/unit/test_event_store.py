@@ -4,10 +4,13 @@ and DynamoDB failures (a ``before-call`` hook on the real client) turned into De
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_body
+from stack_webhook_fanout_tools.dynamodb_item_size import dynamodb_item_size, write_units
 
 from stack_webhook_fanout.errors import ClaimInProgressError, DependencyError
 from stack_webhook_fanout.event_store import (
@@ -16,8 +19,12 @@ from stack_webhook_fanout.event_store import (
     AlreadyPublished,
     Claim,
     EventStore,
+    RecordState,
     plain_item,
+    plain_record_state,
+    stored_body,
 )
+from stack_webhook_fanout.event_types import TOPIC_LOGICAL_IDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,7 +81,7 @@ def test_claim_item_fields(store: EventStore, dynamodb: Any, events_table: str, 
     assert {name: next(iter(value)) for name, value in item.items()} == {
         "event_id": "S",
         "event_type": "S",
-        "body": "S",
+        "body_zlib": "B",
         "body_sha256": "S",
         "event_timestamp": "S",
         "status": "S",
@@ -87,7 +94,8 @@ def test_claim_item_fields(store: EventStore, dynamodb: Any, events_table: str, 
     record = plain_item(item)
     assert record["event_id"] == EVENT_ID
     assert record["event_type"] == "team.deleted"
-    assert record["body"] == BODY
+    assert zlib.decompress(record["body_zlib"]) == BODY.encode()
+    assert stored_body(record) == BODY.encode()
     assert record["body_sha256"] == SHA
     assert record["event_timestamp"] == "1800000000"
     assert record["status"] == STATUS_CLAIMED
@@ -194,7 +202,7 @@ def test_mark_published_item_fields(store: EventStore, dynamodb: Any, events_tab
     assert record["message_id"] == "mid-1"
     assert "claim_token" not in record
     assert "lease_expires_at" not in record
-    assert record["body"] == BODY
+    assert stored_body(record) == BODY.encode()
 
 
 def test_mark_published_repeated_after_a_lost_response_is_done(store: EventStore) -> None:
@@ -398,3 +406,95 @@ def test_claim_conflict_without_old_item_reads_the_record(
 
 def test_plain_item_reads_strings_and_numbers() -> None:
     assert plain_item({"a": {"S": "x"}, "b": {"N": "1.500"}, "c": {"BOOL": True}}) == {"a": "x", "b": 1.5}
+
+
+def test_plain_item_reads_binary_values() -> None:
+    assert plain_item({"a": {"B": b"\x78\x9c"}}) == {"a": b"\x78\x9c"}
+
+
+# --- the four record states, as the store's own writes leave them ------------------------------------------------
+def test_each_write_leaves_the_state_it_is_named_for(
+    store: EventStore, dynamodb: Any, events_table: str, clock: Any
+) -> None:
+    def state() -> RecordState:
+        return plain_record_state(plain_item(raw_item(dynamodb, events_table)), clock.now)
+
+    held = new_claim(store)
+    assert state() is RecordState.IN_PROGRESS
+    clock.advance(LEASE + 1)
+    assert state() is RecordState.PUBLICATION_UNKNOWN  # the invocation stopped holding its claim
+    held = new_claim(store)
+    assert store.release(held)
+    assert state() is RecordState.UNPUBLISHED
+    held = new_claim(store)
+    assert store.mark_published(held, topic_arn="arn:topic", message_id="mid-1")
+    assert state() is RecordState.PUBLISHED
+
+
+# --- the body: stored compressed, read back exactly; records of before compression still read -------------------
+def test_a_body_reads_back_byte_for_byte(store: EventStore, dynamodb: Any, events_table: str) -> None:
+    # given a body whose bytes a re-serialisation would change (spacing, escapes, key order, non-ASCII)
+    body = '{ "type":"user.created" ,"data":{"b":1,"a":"Zo\\u00eb \u00e9\u6f22","x":[1.50, 2e3]} }\n'
+    result = claim(store, body=body)
+    assert isinstance(result, Claim)
+    assert stored_body(plain_item(raw_item(dynamodb, events_table))) == body.encode()
+
+
+def test_a_record_of_before_compression_is_read_and_reclaimed_into_one_copy(
+    store: EventStore, dynamodb: Any, events_table: str, clock: Any
+) -> None:
+    # given a record written by an earlier release: the body as text, a claim abandoned long ago
+    dynamodb.put_item(
+        TableName=events_table,
+        Item={
+            "event_id": {"S": EVENT_ID},
+            "event_type": {"S": "team.deleted"},
+            "body": {"S": BODY},
+            "body_sha256": {"S": SHA},
+            "event_timestamp": {"S": "1800000000"},
+            "status": {"S": STATUS_CLAIMED},
+            "claim_token": {"S": "0" * 32},
+            "lease_expires_at": {"N": str(clock.now - 60)},
+            "received_at": {"N": str(clock.now - 75)},
+            "attempts": {"N": "1"},
+            "expires_at": {"N": str(int(clock.now) + 86_400)},
+        },
+    )
+    assert stored_body(plain_item(raw_item(dynamodb, events_table))) == BODY.encode()
+    # when it is claimed again (a redelivery after the lease)
+    held = new_claim(store)
+    # then the body is kept once, compressed
+    record = plain_item(raw_item(dynamodb, events_table))
+    assert "body" not in record
+    assert stored_body(record) == BODY.encode()
+    assert held.attempt == 2
+
+
+def test_stored_body_of_a_record_without_one_is_none() -> None:
+    assert stored_body({"event_id": EVENT_ID}) is None
+
+
+# --- one write unit per write ----------------------------------------------------------------------------------
+# A topic ARN as CloudFormation names the topics of a stack with a 32-character name (the longest logical id):
+# "<stack>-<LogicalId>-<13 random characters>". A longer stack name lengthens the published item by as much.
+_STACK_NAME = "stack-webhook-fanout-production"[:32].ljust(32, "x")
+
+
+@pytest.mark.parametrize("event_type", SAMPLE_TYPES)
+def test_every_write_of_a_sample_event_is_one_write_unit(
+    store: EventStore, dynamodb: Any, events_table: str, event_type: str
+) -> None:
+    # given the sample body of the type (user.created with its metadata) and the longest topic ARN of the stack
+    body = sample_body(event_type).decode()
+    logical_id = max(TOPIC_LOGICAL_IDS.values(), key=len)
+    topic_arn = f"arn:aws:sns:ap-southeast-2:123456789012:{_STACK_NAME}-{logical_id}-ABCDEFGHIJKLM"
+    held = claim(store, event_id="msg_2mN7dLQ9fXw3bYkRjT5sVhAcE1u", body=body)
+    assert isinstance(held, Claim)
+    claimed = dynamodb_item_size(raw_item(dynamodb, events_table))
+    # when it is marked published (SNS message ids are UUIDs)
+    assert store.mark_published(held, topic_arn=topic_arn, message_id="0b3f1f2e-5c1a-5d9e-9a55-1c2b3d4e5f60")
+    published = dynamodb_item_size(raw_item(dynamodb, events_table))
+    # then the claim (billed on the claimed item) and the mark (billed on the larger of before and after) each take
+    # one write unit
+    assert write_units(claimed) == 1, claimed
+    assert write_units(max(claimed, published)) == 1, (claimed, published)

@@ -24,6 +24,8 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
+import job_json
+
 SECRET_ENV = "BENCH_WEBHOOK_SECRET"  # noqa: S105  (the name of a variable)
 
 
@@ -103,10 +105,10 @@ def direct_jobs(job: dict[str, Any], count: int) -> tuple[list[Any], Any]:
     clients = {name: boto3.client(name, config=config) for name in ("dynamodb", "sns", "secretsmanager")}
     secret_call = next(c for c in job["calls"] if c[0] == "secretsmanager")
     clients["secretsmanager"].get_secret_value(**secret_call[2])  # once, as the handler caches it
-    per_event = json.dumps([c for c in job["calls"] if c[0] != "secretsmanager"])
+    per_event = job_json.dumps([c for c in job["calls"] if c[0] != "secretsmanager"])
     template_id = job["template_event_id"]
     events = [
-        [(getattr(clients[s], op), params) for s, op, params in json.loads(per_event.replace(template_id, new_id))]
+        [(getattr(clients[s], op), params) for s, op, params in job_json.loads(per_event.replace(template_id, new_id))]
         for new_id in (new_message_id() for _ in range(count))
     ]
 
@@ -120,7 +122,7 @@ def direct_jobs(job: dict[str, Any], count: int) -> tuple[list[Any], Any]:
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     concurrency, count, warmup = int(job["concurrency"]), int(job["events"]), int(job["warmup"])
     make = gateway_jobs if job["mode"] == "gateway" else direct_jobs
     jobs, work = make(job, warmup + count)

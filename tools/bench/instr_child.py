@@ -18,23 +18,22 @@ import base64
 import functools
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import sys
 from typing import Any
 
-from botocore.config import Config
+import job_json
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.samples import sample_api_event
-from warm_child import Answers
+from warm_child import Answers, direct_calls, load_app
 
 from stack_webhook_fanout.bootstrap import aws_session
 
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     secret, n, loop = job["secret"], int(job["events"]), job["loop"]
     session = aws_session()  # the session build_service takes its clients from
     session.register("before-call", Answers(secret, job["secret_arn"]))
@@ -42,19 +41,9 @@ def main() -> None:
     saved = os.dup(1)
     os.dup2(devnull, 1)  # the handler's logs and metrics: written, then dropped by the kernel
     try:
-        spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_app(job["app_path"])
         context = LocalContext()
-        config = Config(**job["client_config"])
-        clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
-        calls = [
-            (getattr(clients[service], operation), params)
-            for service, operation, params in job["calls"]
-            if service != "secretsmanager"
-        ]
+        calls = direct_calls(session, job)
         key = base64.b64decode(secret.removeprefix("whsec_"))
 
         def handler(event: dict[str, Any]) -> None:

@@ -6,6 +6,14 @@ from typing import Any
 
 from common import BENCH_EVENT_TYPE
 from measure import VARIANTS
+from stack_webhook_fanout_tools.dynamodb_item_size import write_units
+
+
+def write_units_of_event(size: dict[str, int]) -> tuple[int, int]:
+    """Write units of a new event's claim (the claimed item) and mark (the larger of claimed and published)."""
+    claimed = size.get("claimed_item_bytes", 0)
+    return write_units(claimed), write_units(max(claimed, size["item_bytes"]))
+
 
 GOALS = {
     "cold_start_ratio_vs_floor": ("<=", 1.0),
@@ -15,6 +23,8 @@ GOALS = {
     "e2e_overhead_ratio_c1": ("<=", 1.3),
     "e2e_overhead_ratio_c8": ("<=", 1.3),
     "layer_zip_ratio_vs_naive": ("<=", 0.5),
+    # Claim and mark, one write unit each, for every sample type (the body is stored compressed).
+    "write_units_per_new_event_max_all_types": ("<=", 2),
 }
 
 
@@ -106,6 +116,11 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             "http_connections_warm_events": counts["warm"]["connections_opened"],
             "http_connections_reopened_per_warm_event": counts["warm"]["connections_reopened"] / counts_n,
             "bytes_stored_per_event": size["item_bytes"],
+            "bytes_claimed_per_event": size.get("claimed_item_bytes", 0),
+            "write_units_per_new_event": sum(write_units_of_event(size)),
+            "write_units_per_new_event_max_all_types": max(
+                sum(write_units_of_event(s)) for s in counts["sizes"].values()
+            ),
             "bytes_stored_per_event_mean_all_types": sum(all_items) / len(all_items),
             "body_bytes": size["body_bytes"],
             "sns_message_bytes": size["sns_bytes"],
@@ -180,7 +195,13 @@ def report(results: dict[str, Any], flat: dict[str, Any]) -> None:
         "",
         f"AWS calls: first event {counts['first_event']['calls']}; new event {counts['warm']['operations']} "
         f"per {results['params']['count_events']}; duplicate {counts['duplicate']['operations']}",
-        f"bytes stored per event by type: { {t: s['item_bytes'] for t, s in counts['sizes'].items()} }",
+        "item bytes by type (claimed / published, write units of claim + mark):",
+        *(
+            f"  {t:<28} {s.get('claimed_item_bytes', 0):>5} / {s['item_bytes']:>5} B  "
+            + " + ".join(str(n) for n in write_units_of_event(s))
+            + " WRU"
+            for t, s in counts["sizes"].items()
+        ),
         f"HTTP connections: first event opened {counts['first_event']['connections_opened']}; over "
         f"{results['params']['count_events']} warm events opened {counts['warm']['connections_opened']} and "
         f"reopened {counts['warm']['connections_reopened']} pooled ones the emulator had closed (its answers' "

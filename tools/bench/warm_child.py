@@ -33,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+import job_json
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
@@ -40,6 +41,27 @@ from stack_webhook_fanout_tools.devkit.samples import sample_api_event
 
 from stack_webhook_fanout.bootstrap import aws_session
 from stack_webhook_fanout.observability import logger
+
+
+def load_app(app_path: str) -> Any:
+    """``functions/ingest/app.py`` loaded as Lambda's init loads it (importlib, under a name of its own)."""
+    spec = importlib.util.spec_from_file_location("ingest_app", app_path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def direct_calls(session: Any, job: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The handler's recorded DynamoDB and SNS calls, bound to clients of ``session`` with the handler's config."""
+    config = Config(**job["client_config"])
+    clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
+    return [
+        (getattr(clients[service], operation), params)
+        for service, operation, params in job["calls"]
+        if service != "secretsmanager"
+    ]
 
 
 class Sink(io.TextIOBase):
@@ -82,7 +104,7 @@ class Answers:
 
 def main() -> None:
     with open(sys.argv[1]) as handle:
-        job = json.load(handle)
+        job = job_json.load(handle)
     secret, n, rounds = job["secret"], int(job["events_per_round"]), int(job["rounds"])
     answers = Answers(secret, job["secret_arn"])
     session = aws_session()  # the session build_service takes its clients from
@@ -92,21 +114,11 @@ def main() -> None:
     sys.stdout = Sink()
     logger.registered_handler.setStream(sys.stdout)  # the log handler kept the stdout it saw at import
     try:
-        spec = importlib.util.spec_from_file_location("ingest_app", job["app_path"])
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_app(job["app_path"])
         handler = module.lambda_handler
         context = LocalContext()
 
-        config = Config(**job["client_config"])
-        clients = {name: session.create_client(name, config=config) for name in ("dynamodb", "sns")}
-        calls = [
-            (getattr(clients[service], operation), params)
-            for service, operation, params in job["calls"]
-            if service != "secretsmanager"
-        ]
+        calls = direct_calls(session, job)
         key = base64.b64decode(secret.removeprefix("whsec_"))
 
         def handler_loop(events: list[dict[str, Any]]) -> float:
