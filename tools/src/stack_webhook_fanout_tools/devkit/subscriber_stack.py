@@ -4,8 +4,9 @@ moto cannot deploy that template (SNS subscriptions, imports), so :func:`provisi
 declares over the AWS APIs: the idempotency table (key schema and TTL attribute from the template), the dead-letter
 queue, the queue with the template's redrive policy and visibility timeout, the subscriptions' dead-letter queue, and
 one subscription per ``AWS::SNS::Subscription`` of the template with its attributes (raw delivery, filter policy with
-the parameter's default, redrive policy). :func:`subscriber_environment` is the function's environment as the template sets it, pointed at the
-emulator. ``make dev-subscriber`` and the tests use both, so they run what the template deploys.
+the parameter's default, redrive policy). :func:`subscriber_environment` is the function's environment as the
+template sets it, pointed at the emulator. ``make dev-subscriber`` and the tests use both, so they run what the
+template deploys.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 TABLE_LOGICAL_ID: Final = "IdempotencyTable"
 QUEUE_LOGICAL_ID: Final = "EventsQueue"
 SUBSCRIPTION_DLQ_LOGICAL_ID: Final = "SubscriptionDeadLetterQueue"
+_SUBSCRIPTION_DLQ_ARN: Final = {"Fn::GetAtt": [SUBSCRIPTION_DLQ_LOGICAL_ID, "Arn"]}
 FUNCTION_LOGICAL_ID: Final = "ConsumerFunction"
 _IMPORT_PREFIX: Final = "${SourceStackName}-"
 _TYPES_OF_LOGICAL_IDS: Final = {logical_id: t for t, logical_id in TOPIC_LOGICAL_IDS.items()}
@@ -132,7 +134,7 @@ def provision_subscriber(
             "FilterPolicyScope": properties["FilterPolicyScope"],
             "FilterPolicy": json.dumps(resolved_filter_policy(template, properties["FilterPolicy"])),
         }
-        if properties.get("RedrivePolicy") == {"deadLetterTargetArn": {"Fn::GetAtt": [SUBSCRIPTION_DLQ_LOGICAL_ID, "Arn"]}}:
+        if properties.get("RedrivePolicy") == {"deadLetterTargetArn": _SUBSCRIPTION_DLQ_ARN}:
             attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": subscription_dead_letter_arn})
         elif "RedrivePolicy" in properties:
             raise cfn_template.TemplateError(f"unexpected subscription RedrivePolicy: {properties['RedrivePolicy']}")
