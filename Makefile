@@ -123,7 +123,7 @@ test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
 
 .PHONY: chaos
 chaos: $(VENV)/.installed $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed ## the chaos tier alone: 300+ events with Svix's retries while execution environments are killed and AWS calls fail
-	$(VENV)/bin/pytest tests/chaos -s
+	$(VENV)/bin/pytest tests/chaos
 
 .PHONY: clean
 clean: ## remove build output and virtual environments

@@ -238,13 +238,8 @@ def run(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         environment={**deployed.function.environment, "CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS)},
     )
     proxy = FaultProxy(deployed.endpoint_url)
-    pool = FunctionPool(
-        function,
-        rie=deployed.sam.runtime_interface_emulator,
-        python=deployed.python,
-        endpoint_url=proxy.endpoint,
-        log_path=work_dir / "function.log",
-        max_environments=ENVIRONMENTS,
+    pool = deployed.new_pool(
+        work_dir / "function.log", max_environments=ENVIRONMENTS, function=function, endpoint_url=proxy.endpoint
     )
     chaos = Chaos(pool, planned([m.msg_id for m in messages], rng))
     proxy.rule = chaos.rule

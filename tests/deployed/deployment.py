@@ -2,8 +2,9 @@
 (``devkit.cfn_extensions``), and the deployed function run by AWS's Runtime Interface Emulator with ``awslambdaric``
 on the Lambda runtime's stand-in interpreter (``.venv-lambda``), behind the local HTTP API stand-in.
 
-One deployment serves the tier (a build and a deploy take about a minute on a shared machine); the tests read
-what it deployed and send requests through it. Everything started here is stopped by process id at the end.
+One deployment serves the tier and the chaos tier (a build and a deploy take about a minute on a shared machine):
+the root conftest loads this module as a plugin, so the session fixture is made once. The tests read what it
+deployed and send requests through it. Everything started here is stopped by process id at the end.
 """
 
 from __future__ import annotations
@@ -50,6 +51,25 @@ class Deployed:
 
     def client(self, service: str) -> Any:
         return emulator_session(REGION).client(service, endpoint_url=self.endpoint_url)
+
+    def new_pool(
+        self,
+        log_path: Path,
+        *,
+        max_environments: int,
+        function: DeployedFunction | None = None,
+        endpoint_url: str | None = None,
+    ) -> FunctionPool:
+        """Another pool of execution environments of the deployed function (or of ``function``, its configuration
+        changed), on the deployment's emulator unless ``endpoint_url`` says otherwise."""
+        return FunctionPool(
+            function or self.function,
+            rie=self.sam.runtime_interface_emulator,
+            python=self.python,
+            endpoint_url=endpoint_url or self.endpoint_url,
+            log_path=log_path,
+            max_environments=max_environments,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -41,14 +41,7 @@ def assert_reaped(pids: list[int]) -> None:
 
 
 def test_a_dead_environment_is_reaped_and_the_next_request_gets_a_new_one(deployed: Deployed, tmp_path: Path) -> None:
-    pool = FunctionPool(
-        deployed.function,
-        rie=deployed.sam.runtime_interface_emulator,
-        python=deployed.python,
-        endpoint_url=deployed.endpoint_url,
-        log_path=tmp_path / "pool.log",
-        max_environments=2,
-    )
+    pool = deployed.new_pool(tmp_path / "pool.log", max_environments=2)
     try:
         # given a warm environment
         assert pool.invoke(EVENT)["statusCode"] == 405

@@ -59,6 +59,17 @@ class DevLambda:
     def console(self) -> str:
         return self.job.output()
 
+    def make_send_all(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", "send-all"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
 
 @pytest.fixture(scope="module")
 def dev_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLambda]:
@@ -96,15 +107,7 @@ def test_outputs_file_has_exactly_make_devs_keys(dev_lambda: DevLambda) -> None:
 
 
 def test_make_send_all_succeeds_and_the_console_and_function_log_show_it(dev_lambda: DevLambda) -> None:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "send-all"],
-        cwd=REPO_ROOT,
-        env=dev_lambda.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = dev_lambda.make_send_all()
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(SAMPLE_TYPES)} of {len(SAMPLE_TYPES)} answered 2xx, {len(SAMPLE_TYPES)} delivered" in result.stderr
     deadline = time.monotonic() + 10
@@ -143,15 +146,7 @@ def test_killed_environments_are_reaped_and_replaced_and_make_send_still_succeed
             assert time.monotonic() < deadline, f"left behind: {zombie_children(dev_lambda_py)}"
             time.sleep(0.1)
         # ... and the next requests get new environments
-        result = subprocess.run(
-            ["make", "--no-print-directory", "send-all"],
-            cwd=REPO_ROOT,
-            env=dev_lambda.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        result = dev_lambda.make_send_all()
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"{len(SAMPLE_TYPES)} of {len(SAMPLE_TYPES)} answered 2xx" in result.stderr
         assert not set(processes_working_in(task_root)) & set(environments)

@@ -18,14 +18,14 @@ import json
 import select
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from .emulator import require_loopback_endpoint
-from .local_gateway import require_loopback
+from .local_gateway import require_loopback, write_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -215,13 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name not in ("content-length", "transfer-encoding", "connection", "server", "date"):
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        # The emulator's server and date headers would come twice (send_response adds this server's).
+        write_response(self, status, {k: v for k, v in headers.items() if k not in ("server", "date")}, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -295,24 +290,3 @@ class FaultProxy(ThreadingHTTPServer):
         self.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-
-def ops_of(exchanges: list[Exchange], step: Step) -> list[Exchange]:
-    """The exchanges of one step, in order."""
-    return [e for e in exchanges if e.operation.step is step]
-
-
-@dataclass
-class FaultCounts:
-    """How many requests got each action, per step."""
-
-    by_action: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, exchanges: list[Exchange]) -> FaultCounts:
-        counts: dict[str, int] = {}
-        for exchange in exchanges:
-            if exchange.action is not Action.FORWARD:
-                key = f"{exchange.action}@{exchange.operation.step}"
-                counts[key] = counts.get(key, 0) + 1
-        return cls(dict(sorted(counts.items())))

@@ -8,8 +8,9 @@ task root (``/var/task``), every layer extracted into one ``opt`` folder (``/opt
 environment, the task root and the layer's ``python`` folders on ``PYTHONPATH`` in Lambda's order, and an
 interpreter that holds only what the python3.13 runtime provides (boto3) plus ``awslambdaric``: the function imports
 its package from the layer, nothing from the project. A :class:`FunctionPool` starts more environments while
-requests overlap, up to a bound, as Lambda scales out. RIE's lines (START, END, REPORT with the init duration) and
-the function's own output go to one log file per function.
+requests overlap, up to a bound, as Lambda scales out, and replaces one that died (its runtime process killed, or
+RIE and the runtime) as Lambda does: reaped at once, the next request gets a new one. RIE's lines (START, END,
+REPORT with the init duration) and the function's own output go to one log file per function.
 """
 
 from __future__ import annotations
