@@ -10,9 +10,9 @@ SIGKILL and its AWS calls fail.
   and once kills every environment at the same time.
 - The sender (``devkit.svix_sender``) keeps Svix's rule (15 s per attempt, only a 2xx counts) and its 8 attempts,
   300 times faster: 0, then 0.017 s, 1 s, 6 s, 24 s, 60 s, 120 s and 120 s after each failure, which is still longer
-  than the claim lease (6 s here; the function's timeout is 5 s here, so that the lease stays longer than an
-  invocation, as the template keeps 15 s > 10 s). An event the function never accepts ends the run within 331 s of
-  waits plus 8 attempts of at most 15 s.
+  than the claim lease (the deployed 15 s, longer than the function's 10 s timeout): an event whose claim a death
+  left held gets through after the lease. An event the function never accepts ends the run within 331 s of waits
+  plus 8 attempts of at most 15 s.
 
 At the end, from the table and from a queue subscribed to every topic: every event was answered 2xx within the
 schedule; every event was delivered, verbatim, to its topic, and its record reads published; a second copy exists
@@ -65,8 +65,6 @@ ENVIRONMENTS = 4
 SENDER_WORKERS = 8
 COMPRESSION = 300.0
 SPREAD_SECONDS = 60.0
-FUNCTION_TIMEOUT_SECONDS = 5
-CLAIM_LEASE_SECONDS = 6
 RANDOM_KILLS = 12
 
 
@@ -80,29 +78,38 @@ class Fault:
     kill: str | None = None  # with INTERRUPT_AFTER: "runtime" or "environment"
 
 
-#: (how many events, the fault): each planned event gets one; the rest of the events get none.
-PLAN: tuple[tuple[int, Fault], ...] = (
+#: (how many events, their faults): each planned event gets one line's faults; the rest of the events get none.
+PLAN: tuple[tuple[int, tuple[Fault, ...]], ...] = (
     # deaths between the claim and the publish, and between the publish and the mark
-    (6, Fault(Step.CLAIM, Action.INTERRUPT_AFTER, kill="runtime")),
-    (6, Fault(Step.CLAIM, Action.INTERRUPT_AFTER, kill="environment")),
-    (6, Fault(Step.PUBLISH, Action.INTERRUPT_AFTER, kill="runtime")),
-    (6, Fault(Step.PUBLISH, Action.INTERRUPT_AFTER, kill="environment")),
+    (6, (Fault(Step.CLAIM, Action.INTERRUPT_AFTER, kill="runtime"),)),
+    (6, (Fault(Step.CLAIM, Action.INTERRUPT_AFTER, kill="environment"),)),
+    (6, (Fault(Step.PUBLISH, Action.INTERRUPT_AFTER, kill="runtime"),)),
+    (6, (Fault(Step.PUBLISH, Action.INTERRUPT_AFTER, kill="environment"),)),
     # throttling, once (botocore retries) and on every attempt of a delivery
-    (12, Fault(Step.CLAIM, Action.THROTTLE)),
-    (12, Fault(Step.PUBLISH, Action.THROTTLE)),
-    (6, Fault(Step.MARK, Action.THROTTLE)),
-    (4, Fault(Step.CLAIM, Action.THROTTLE, requests=3)),
-    (4, Fault(Step.PUBLISH, Action.THROTTLE, requests=3)),
+    (12, (Fault(Step.CLAIM, Action.THROTTLE),)),
+    (12, (Fault(Step.PUBLISH, Action.THROTTLE),)),
+    (6, (Fault(Step.MARK, Action.THROTTLE),)),
+    (4, (Fault(Step.CLAIM, Action.THROTTLE, requests=3),)),
+    (4, (Fault(Step.PUBLISH, Action.THROTTLE, requests=3),)),
     # 5xx: refused before anything happened, or after SNS took the message (every attempt of a delivery)
-    (6, Fault(Step.CLAIM, Action.ERROR_BEFORE)),
-    (6, Fault(Step.PUBLISH, Action.ERROR_BEFORE)),
-    (6, Fault(Step.MARK, Action.ERROR_BEFORE)),
-    (5, Fault(Step.PUBLISH, Action.ERROR_AFTER, requests=3)),
-    # answers that never come: once, and on every attempt of the claim
-    (6, Fault(Step.PUBLISH, Action.HANG_BEFORE)),
-    (6, Fault(Step.MARK, Action.HANG_BEFORE)),
-    (5, Fault(Step.PUBLISH, Action.HANG_AFTER)),
-    (4, Fault(Step.CLAIM, Action.HANG_BEFORE, requests=3)),
+    (6, (Fault(Step.CLAIM, Action.ERROR_BEFORE),)),
+    (6, (Fault(Step.PUBLISH, Action.ERROR_BEFORE),)),
+    (6, (Fault(Step.MARK, Action.ERROR_BEFORE),)),
+    (5, (Fault(Step.PUBLISH, Action.ERROR_AFTER, requests=3),)),
+    # answers that never come: once; on every attempt of the claim; and five in one invocation (two of the claim's
+    # attempts, two of the publish's, the mark's first): at 2 s each, more than the function's 10 s
+    (6, (Fault(Step.PUBLISH, Action.HANG_BEFORE),)),
+    (6, (Fault(Step.MARK, Action.HANG_BEFORE),)),
+    (5, (Fault(Step.PUBLISH, Action.HANG_AFTER),)),
+    (4, (Fault(Step.CLAIM, Action.HANG_BEFORE, requests=3),)),
+    (
+        4,
+        (
+            Fault(Step.CLAIM, Action.HANG_BEFORE, requests=2),
+            Fault(Step.PUBLISH, Action.HANG_BEFORE, requests=2),
+            Fault(Step.MARK, Action.HANG_BEFORE),
+        ),
+    ),
 )
 
 
@@ -122,7 +129,7 @@ def event_id_of(event: Mapping[str, Any]) -> str | None:
 class Chaos:
     """The plan's faults (the proxy's rule), the kills, and what the function's environments went through."""
 
-    def __init__(self, pool: FunctionPool, plan: dict[str, Fault]) -> None:
+    def __init__(self, pool: FunctionPool, plan: dict[str, tuple[Fault, ...]]) -> None:
         self.pool = pool
         self.plan = plan
         self.kills: list[Kill] = []
@@ -137,8 +144,8 @@ class Chaos:
         with self._lock:
             self._seen[operation.event_id, operation.step] += 1
             seen = self._seen[operation.event_id, operation.step]
-        fault = self.plan.get(operation.event_id)
-        if fault is None or fault.step is not operation.step or seen > fault.requests:
+        fault = next((f for f in self.plan.get(operation.event_id, ()) if f.step is operation.step), None)
+        if fault is None or seen > fault.requests:
             return FORWARD
         if fault.action is Action.INTERRUPT_AFTER:
             event_id, kind = operation.event_id, fault.kill or "environment"
@@ -207,12 +214,12 @@ class ChaosRun:
     wall_seconds: float
 
 
-def planned(event_ids: list[str], rng: random.Random) -> dict[str, Fault]:
+def planned(event_ids: list[str], rng: random.Random) -> dict[str, tuple[Fault, ...]]:
     chosen = rng.sample(event_ids, sum(count for count, _ in PLAN))
-    plan: dict[str, Fault] = {}
-    for count, fault in PLAN:
+    plan: dict[str, tuple[Fault, ...]] = {}
+    for count, faults in PLAN:
         for _ in range(count):
-            plan[chosen.pop()] = fault
+            plan[chosen.pop()] = faults
     return plan
 
 
@@ -231,16 +238,9 @@ def run(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     messages = [Message(f"msg_chaos{run_tag}{i:05d}", sample_body(t)) for i, t in enumerate(types)]
     topics = {m.msg_id: stack.topic_arns.get(t, stack.fallback_topic_arn) for m, t in zip(messages, types, strict=True)}
 
-    # The function's configuration for the tier: a shorter timeout and a lease still longer than it.
-    function = dataclasses.replace(
-        deployed.function,
-        timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
-        environment={**deployed.function.environment, "CLAIM_LEASE_SECONDS": str(CLAIM_LEASE_SECONDS)},
-    )
+    # The function as deployed (its timeout 10 s, its claim lease 15 s), its AWS endpoint the fault proxy.
     proxy = FaultProxy(deployed.endpoint_url)
-    pool = deployed.new_pool(
-        work_dir / "function.log", max_environments=ENVIRONMENTS, function=function, endpoint_url=proxy.endpoint
-    )
+    pool = deployed.new_pool(work_dir / "function.log", max_environments=ENVIRONMENTS, endpoint_url=proxy.endpoint)
     chaos = Chaos(pool, planned([m.msg_id for m in messages], rng))
     proxy.rule = chaos.rule
     gateway = LocalGateway(chaos.handler, port=free_port(), concurrent=True)

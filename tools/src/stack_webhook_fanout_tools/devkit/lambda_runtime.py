@@ -341,7 +341,16 @@ class ExecutionEnvironment:
                 process.kill()
                 process.wait(timeout=5)
         for pid in runtimes:
-            _kill(pid)
+            # Only a runtime that outlived RIE: once reaped, its pid may belong to another process.
+            if _running(pid) and b"awslambdaric" in _cmdline(pid):
+                _kill(pid)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _stat(pid: int | str) -> list[str] | None:
