@@ -329,6 +329,11 @@ def test_counts(run: ChaosRun, capsys: pytest.CaptureFixture[str]) -> None:
 def test_every_event_was_answered_2xx_within_the_retries(run: ChaosRun) -> None:
     failed = {d.message.msg_id: [a.status for a in d.attempts] for d in run.deliveries if not d.succeeded}
     assert failed == {}
+    # an invocation whose environment died was answered as API Gateway answers a failed function (500), or not
+    # within the sender's 15 s; the next attempts got new environments
+    statuses = {d.message.msg_id: [a.status for a in d.attempts] for d in run.deliveries}
+    assert run.chaos.died
+    assert {e: statuses[e] for e in run.chaos.died if not {500, None} & set(statuses[e])} == {}
 
 
 def test_every_event_was_delivered_verbatim_to_its_topic_and_its_record_reads_published(run: ChaosRun) -> None:
