@@ -136,6 +136,10 @@ test: install lint typecheck ## everything CI runs: install, lint, types, then e
 test-unit: $(VENV)/.installed ## fast tests only (no server, no SAM)
 	$(VENV)/bin/pytest tests/unit
 
+.PHONY: chaos
+chaos: $(VENV)/.installed $(SAM_VENV)/.installed $(LAMBDA_VENV)/.installed ## the chaos tier alone: 300+ events with Svix's retries while execution environments are killed and AWS calls fail
+	$(VENV)/bin/pytest tests/chaos
+
 .PHONY: clean
 clean: ## remove build output and virtual environments
 	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LAMBDA_VENV) $(LOCK_VENV) .pytest_cache .mypy_cache .ruff_cache .local

@@ -22,7 +22,7 @@ import pytest
 from stack_webhook_fanout_tools.devkit.apigw import http_api_event
 from stack_webhook_fanout_tools.devkit.cfn_template import function_environment, load_template, resources
 from stack_webhook_fanout_tools.devkit.emulator import drain, subscribe_queue
-from stack_webhook_fanout_tools.devkit.lambda_runtime import FunctionError, FunctionPool, download_function
+from stack_webhook_fanout_tools.devkit.lambda_runtime import FunctionError, download_function
 from stack_webhook_fanout_tools.devkit.sam_deploy import put_webhook_secret
 from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES, sample_body
 from stack_webhook_fanout_tools.devkit.signing import new_secret, sign_headers
@@ -134,14 +134,7 @@ def test_the_function_imports_its_package_from_the_deployed_layer_only(deployed:
     lam = deployed.client("lambda")
     stripped = download_function(lam, deployed.function.name, tmp_path / "function")
     shutil.rmtree(stripped.opt_root / "python" / "stack_webhook_fanout")
-    pool = FunctionPool(
-        stripped,
-        rie=deployed.sam.runtime_interface_emulator,
-        python=deployed.python,
-        endpoint_url=deployed.endpoint_url,
-        log_path=tmp_path / "stripped.log",
-        max_environments=1,
-    )
+    pool = deployed.new_pool(tmp_path / "stripped.log", max_environments=1, function=stripped)
     event = http_api_event(b"{}", {"content-type": "application/json"}, method="POST", path="/webhooks/stack")
     # when it is invoked, its init fails: nothing else on the path provides the package
     try:
@@ -225,14 +218,7 @@ def test_every_type_fans_out_to_its_deployed_topic(deployed: Deployed) -> None:
 def test_overlapping_requests_get_more_execution_environments_up_to_the_bound(
     deployed: Deployed, tmp_path: Path
 ) -> None:
-    pool = FunctionPool(
-        deployed.function,
-        rie=deployed.sam.runtime_interface_emulator,
-        python=deployed.python,
-        endpoint_url=deployed.endpoint_url,
-        log_path=tmp_path / "pool.log",
-        max_environments=3,
-    )
+    pool = deployed.new_pool(tmp_path / "pool.log", max_environments=3)
     put_webhook_secret(deployed.stack, SECRET)
     event = http_api_event(b"{}", {"content-type": "application/json"}, method="POST", path="/webhooks/stack")
     answers: list[Any] = []

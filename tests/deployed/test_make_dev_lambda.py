@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from stack_webhook_fanout_tools.devkit.emulator import LocalStack, planned_stack
+from stack_webhook_fanout_tools.devkit.lambda_runtime import zombie_children
 from stack_webhook_fanout_tools.devkit.make_job import MakeJob, group_alive
 from stack_webhook_fanout_tools.devkit.moto_server import free_port
 from stack_webhook_fanout_tools.devkit.samples import SAMPLE_TYPES
@@ -58,6 +59,17 @@ class DevLambda:
     def console(self) -> str:
         return self.job.output()
 
+    def make_send_all(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", "send-all"],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
 
 @pytest.fixture(scope="module")
 def dev_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevLambda]:
@@ -95,15 +107,7 @@ def test_outputs_file_has_exactly_make_devs_keys(dev_lambda: DevLambda) -> None:
 
 
 def test_make_send_all_succeeds_and_the_console_and_function_log_show_it(dev_lambda: DevLambda) -> None:
-    result = subprocess.run(
-        ["make", "--no-print-directory", "send-all"],
-        cwd=REPO_ROOT,
-        env=dev_lambda.env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = dev_lambda.make_send_all()
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(SAMPLE_TYPES)} of {len(SAMPLE_TYPES)} answered 2xx, {len(SAMPLE_TYPES)} delivered" in result.stderr
     deadline = time.monotonic() + 10
@@ -118,6 +122,34 @@ def test_make_send_all_succeeds_and_the_console_and_function_log_show_it(dev_lam
     assert len(re.findall(r"^START RequestId: ", function_log, re.MULTILINE)) == len(SAMPLE_TYPES)
     assert len(re.findall(r"^REPORT RequestId: .*Init Duration", function_log, re.MULTILINE)) >= 1
     assert str(dev_lambda.outputs["WebhookSecret"]) not in function_log
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in children.read_text().split()]
+    return found
+
+
+def test_killed_environments_are_reaped_and_replaced_and_make_send_still_succeeds(dev_lambda: DevLambda) -> None:
+    task_root = dev_lambda.outputs_path.parent / "lambda" / "function"
+    [dev_lambda_py] = children_of(dev_lambda.process.pid)  # make's child: tools/dev_lambda.py
+    for round_ in range(2):
+        # given every execution environment, RIE and runtime, killed (SIGKILL) as a crash kills them
+        environments = processes_working_in(task_root)
+        assert environments, f"round {round_}: no execution environment was running"
+        for pid in environments:
+            os.kill(pid, signal.SIGKILL)
+        # then they are reaped (no zombie is left under make dev-lambda) ...
+        deadline = time.monotonic() + 10
+        while any(pid in environments for pid in processes_working_in(task_root)) or zombie_children(dev_lambda_py):
+            assert time.monotonic() < deadline, f"left behind: {zombie_children(dev_lambda_py)}"
+            time.sleep(0.1)
+        # ... and the next requests get new environments
+        result = dev_lambda.make_send_all()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"{len(SAMPLE_TYPES)} of {len(SAMPLE_TYPES)} answered 2xx" in result.stderr
+        assert not set(processes_working_in(task_root)) & set(environments)
 
 
 def test_ctrl_c_stops_everything_it_started(dev_lambda: DevLambda) -> None:

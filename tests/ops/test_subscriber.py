@@ -135,7 +135,7 @@ def test_subscriber_template_subscribes_a_queue_to_every_topic_with_raw_delivery
 def test_subscriber_template_queue_has_encryption_a_dead_letter_queue_and_an_sns_only_policy() -> None:
     template = subscriber_template()
     queues = resources_of_type(template, "AWS::SQS::Queue")
-    assert set(queues) == {"EventsQueue", "EventsDeadLetterQueue"}
+    assert set(queues) == {"EventsQueue", "EventsDeadLetterQueue", "SubscriptionDeadLetterQueue"}
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     redrive = queues["EventsQueue"]["Properties"]["RedrivePolicy"]
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
@@ -146,6 +146,54 @@ def test_subscriber_template_queue_has_encryption_a_dead_letter_queue_and_an_sns
     assert statement["Action"] == "sqs:SendMessage"
     sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
     assert sorted(imported_event_type(s) for s in sources) == sorted(KNOWN_EVENT_TYPES)
+
+
+def test_subscriber_template_gives_every_subscription_a_dead_letter_queue_that_only_the_topics_may_fill() -> None:
+    template = subscriber_template()
+    # every subscription keeps what SNS cannot deliver in the subscriptions' dead-letter queue
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+    assert len(subscriptions) == len(KNOWN_EVENT_TYPES)
+    for logical_id, subscription in subscriptions.items():
+        assert subscription["Properties"]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": ["SubscriptionDeadLetterQueue", "Arn"]}
+        }, logical_id
+        # created after the policy that lets SNS send to it (else SNS could drop the first messages)
+        assert subscription["DependsOn"] == "EventsQueuePolicy", logical_id
+
+    # the queue policy lets SNS send to that queue, from exactly the topics subscribed
+    (policy,) = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
+    assert {"Ref": "SubscriptionDeadLetterQueue"} in policy["Properties"]["Queues"]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Allow",
+        {"Service": "sns.amazonaws.com"},
+        "sqs:SendMessage",
+    )
+    assert {"Fn::GetAtt": ["SubscriptionDeadLetterQueue", "Arn"]} in statement["Resource"]
+    sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(imported_event_type(s) for s in sources) == sorted(
+        imported_event_type(s["Properties"]["TopicArn"]) for s in subscriptions.values()
+    )
+    assert len(sources) == len(set(map(str, sources)))
+
+    # and an alarm goes off on the first message in it
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    (alarm,) = (
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SubscriptionDeadLetterQueue", "QueueName"]}}]
+    )
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["EvaluationPeriods"]) == (
+        "GreaterThanThreshold",
+        0,
+        1,
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
+    dead_letter = template["Resources"]["SubscriptionDeadLetterQueue"]["Properties"]
+    assert dead_letter["SqsManagedSseEnabled"] is True
+    assert dead_letter["MessageRetentionPeriod"] == 1209600
 
 
 def test_subscriber_template_function_reports_batch_item_failures() -> None:
@@ -336,3 +384,23 @@ def test_subscriber_consumer_skips_a_replay_of_an_event_it_processed_in_the_same
     assert sorted(line["decision"] for line in handled) == ["applied", "duplicate"]
     assert sorted(line["replay"] for line in handled) == [False, True]
     assert {line["event_id"] for line in handled} == {delivery.event_id}
+
+
+@pytest.mark.integration
+def test_subscriber_provisioned_locally_has_the_templates_dead_letter_queue_on_every_subscription(
+    fed_stack: FedStack,
+) -> None:
+    subscriber = provision_subscriber(fed_stack.stack, SUBSCRIBER_TEMPLATE, name=f"subscriber-{uuid.uuid4().hex[:8]}")
+    sns, sqs = fed_stack.stack.client("sns"), fed_stack.stack.client("sqs")
+    dead_letter_arn = sqs.get_queue_attributes(
+        QueueUrl=subscriber.subscription_dead_letter_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    redrives = {}
+    for topic_arn in fed_stack.stack.topic_arns.values():
+        for subscription in sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]:
+            if subscription["Endpoint"] == subscriber.queue_arn:
+                attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
+                redrives[topic_arn] = json.loads(attributes["Attributes"]["RedrivePolicy"])
+    assert set(redrives) == set(fed_stack.stack.topic_arns.values())
+    assert all(r == {"deadLetterTargetArn": dead_letter_arn} for r in redrives.values())
+    assert dead_letter_arn != subscriber.queue_arn

@@ -8,19 +8,23 @@ task root (``/var/task``), every layer extracted into one ``opt`` folder (``/opt
 environment, the task root and the layer's ``python`` folders on ``PYTHONPATH`` in Lambda's order, and an
 interpreter that holds only what the python3.13 runtime provides (boto3) plus ``awslambdaric``: the function imports
 its package from the layer, nothing from the project. A :class:`FunctionPool` starts more environments while
-requests overlap, up to a bound, as Lambda scales out. RIE's lines (START, END, REPORT with the init duration) and
-the function's own output go to one log file per function.
+requests overlap, up to a bound, as Lambda scales out, and replaces one that died (its runtime process killed, or
+RIE and the runtime) as Lambda does: reaped at once, the next request gets a new one. RIE's lines (START, END,
+REPORT with the init duration) and the function's own output go to one log file per function.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import http.client
 import io
 import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -182,7 +186,11 @@ def lambda_environment(
 
 
 class ExecutionEnvironment:
-    """One RIE process with the runtime client: one invoke at a time, init on the first (as Lambda does)."""
+    """One RIE process with the runtime client: one invoke at a time, init on the first (as Lambda does).
+
+    It dies as Lambda's do: its runtime process alone (a crash, an out-of-memory kill, the timeout), or all of it.
+    :meth:`alive` says whether it still can serve; a :class:`FunctionPool` replaces one that cannot.
+    """
 
     def __init__(
         self,
@@ -196,6 +204,7 @@ class ExecutionEnvironment:
         overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.function = function
+        self.number = number
         self.port = free_port()
         self._log = log
         self._argv = [
@@ -213,6 +222,9 @@ class ExecutionEnvironment:
         stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]environment-{number}"
         self._env = lambda_environment(function, endpoint_url=endpoint_url, log_stream=stream, overrides=overrides)
         self._process: subprocess.Popen[bytes] | None = None
+        # The runtime processes seen serving this environment: once one has gone, the environment has died.
+        self._runtimes: set[int] = set()
+        self._lock = threading.Lock()
 
     @property
     def started(self) -> bool:
@@ -223,6 +235,31 @@ class ExecutionEnvironment:
         if self._process is None:
             raise RuntimeError("the environment is not started")
         return self._process.pid
+
+    def runtime_pids(self) -> list[int]:
+        """The runtime processes RIE has started and that still run (its children, from ``/proc``)."""
+        process = self._process
+        if process is None:
+            return []
+        found: list[int] = []
+        for children in Path(f"/proc/{process.pid}/task").glob("*/children"):
+            try:
+                found += [int(pid) for pid in children.read_text().split()]
+            except OSError:  # RIE has just exited
+                continue
+        running = [pid for pid in found if _running(pid)]
+        with self._lock:
+            self._runtimes.update(running)
+        return running
+
+    def alive(self) -> bool:
+        """True while RIE runs and no runtime process it served with has died. Reaps RIE if it exited."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return False
+        running = set(self.runtime_pids())
+        with self._lock:
+            return self._runtimes <= running
 
     def start(self, *, timeout_seconds: float = 10) -> None:
         """Start RIE and wait until it listens. It stays in this process's group, as the emulator does: a terminal's
@@ -248,40 +285,116 @@ class ExecutionEnvironment:
                 time.sleep(0.05)
 
     def invoke(self, event: Mapping[str, Any]) -> Any:
-        """Invoke the function with ``event``; return its JSON result. Raise :class:`FunctionError` if it failed."""
+        """Invoke the function with ``event``; return its JSON result. Raise :class:`FunctionError` if it failed,
+        the environment's death during the invoke included."""
         request = urllib.request.Request(
             f"http://{HOST}:{self.port}{INVOKE_PATH}",
             data=json.dumps(event).encode(),
             headers={"content-type": "application/json"},
             method="POST",
         )
+        self.runtime_pids()  # the runtime serving this invoke, if it has started
         # RIE ends an invoke at the function's timeout itself; the margin covers init.
         try:
             with urllib.request.urlopen(request, timeout=self.function.timeout_seconds + 15) as response:  # noqa: S310
                 payload = response.read()
         except urllib.error.HTTPError as exc:  # RIE answers 502 when the init or the runtime failed
             raise FunctionError(f"the runtime failed ({exc.code}); see {self._log.name}") from exc
+        except (OSError, http.client.HTTPException) as exc:  # RIE itself died (connection refused or reset)
+            raise FunctionError(f"the execution environment died during the invoke: {exc!r}") from exc
+        finally:
+            self.runtime_pids()
         result = json.loads(payload or b"null")
         if isinstance(result, dict) and "errorType" in result and "errorMessage" in result:
             raise FunctionError(f"{result['errorType']}: {result['errorMessage']}")
         return result
 
-    def stop(self) -> None:
-        """Stop RIE by its pid (SIGTERM, then SIGKILL after 5 s); on SIGTERM it kills the runtime it started."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+    def kill_runtime(self) -> list[int]:
+        """SIGKILL the runtime process alone, as a crash or an out-of-memory kill does; return the pids killed."""
+        pids = self.runtime_pids()
+        for pid in pids:
+            _kill(pid)
+        return pids
+
+    def kill(self) -> list[int]:
+        """SIGKILL the whole environment: the runtime, then RIE at once; return the pids killed. The runtime goes
+        first so that RIE reaps it; :meth:`stop` then reaps RIE."""
+        pids = self.kill_runtime()
+        process = self._process
+        if process is not None and process.poll() is None:
             process.kill()
-            process.wait(timeout=5)
+            pids.append(process.pid)
+        return pids
+
+    def stop(self) -> None:
+        """Stop RIE by its pid (SIGTERM, then SIGKILL after 5 s) and wait for it (reaped: no zombie is left); on
+        SIGTERM it kills the runtime it started, and a runtime that outlived it is killed by its pid."""
+        process = self._process
+        if process is None:
+            return
+        runtimes = self.runtime_pids()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        for pid in runtimes:
+            # Only a runtime that outlived RIE: once reaped, its pid may belong to another process.
+            if _running(pid) and b"awslambdaric" in _cmdline(pid):
+                _kill(pid)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, parent pid, ...), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _running(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
+
+
+def zombie_children(parent: int) -> list[int]:
+    """The children of ``parent`` that exited and were never reaped (zombies)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(entry.name)
+            if fields is not None and fields[0] == "Z" and int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 class FunctionPool:
-    """Execution environments of one function: an idle one serves each invoke; while every environment is busy, a
-    new one starts, up to ``max_environments``; beyond that, invokes wait for one to be free."""
+    """Execution environments of one function, as Lambda keeps them: an idle one serves each invoke; while every
+    environment is busy, a new one starts, up to ``max_environments``; beyond that, invokes wait for one to be free.
+
+    An environment that died (its runtime process, or all of it) is reaped and dropped at once by a watcher thread,
+    and the invoke it was serving fails (API Gateway answers 500); the next invoke gets a new environment.
+    :attr:`deaths` counts them.
+    """
+
+    #: How often the watcher looks for environments that died.
+    WATCH_INTERVAL_SECONDS: Final = 0.1
 
     def __init__(
         self,
@@ -305,7 +418,12 @@ class FunctionPool:
         self._condition = threading.Condition()
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
-        self._closed = False
+        self._busy: dict[ExecutionEnvironment, Mapping[str, Any]] = {}
+        self._created = 0
+        self.deaths = 0
+        self._closed = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="function-pool-watcher", daemon=True)
+        self._watcher.start()
 
     @classmethod
     def deployed(
@@ -333,13 +451,23 @@ class FunctionPool:
 
     @property
     def environments_started(self) -> int:
+        """Environments started over the pool's life, replacements included."""
         with self._condition:
-            return len(self._all)
+            return self._created
+
+    def environments(self) -> list[ExecutionEnvironment]:
+        """The environments that serve now (started, not known dead)."""
+        with self._condition:
+            return [environment for environment in self._all if environment.started]
 
     def pids(self) -> list[int]:
-        """The process ids of the environments started so far."""
+        """The process ids of the environments that serve now."""
+        return [environment.pid for environment in self.environments()]
+
+    def busy(self) -> list[tuple[ExecutionEnvironment, Mapping[str, Any]]]:
+        """The environments serving an invoke now, each with the event it serves."""
         with self._condition:
-            return [environment.pid for environment in self._all if environment.started]
+            return list(self._busy.items())
 
     def __call__(self, event: dict[str, Any], context: object = None) -> Any:
         """A Lambda handler's signature (the context is RIE's own), for :class:`.local_gateway.LocalGateway`."""
@@ -347,48 +475,84 @@ class FunctionPool:
 
     def invoke(self, event: Mapping[str, Any]) -> Any:
         environment = self._acquire()
+        with self._condition:
+            self._busy[environment] = event
         try:
             return environment.invoke(event)
         finally:
+            alive = environment.alive()
             with self._condition:
-                self._idle.append(environment)
+                self._busy.pop(environment, None)
+                if alive and environment in self._all:
+                    self._idle.append(environment)
                 self._condition.notify()
+            if not alive:
+                self._drop(environment)
 
     def _acquire(self) -> ExecutionEnvironment:
-        with self._condition:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the function pool is closed")
-                if self._idle:
-                    return self._idle.pop()
-                if len(self._all) < self.max_environments:
-                    environment = ExecutionEnvironment(
-                        self.function,
-                        rie=self._rie,
-                        python=self._python,
-                        endpoint_url=self._endpoint_url,
-                        log=self._log,
-                        number=len(self._all) + 1,
-                        overrides=self._overrides,
-                    )
-                    self._all.append(environment)
-                    break
-                self._condition.wait()
-        try:
-            environment.start()
-        except BaseException:
+        while True:
             with self._condition:
-                self._all.remove(environment)
-                self._condition.notify()
-            raise
-        return environment
+                while True:
+                    if self._closed.is_set():
+                        raise RuntimeError("the function pool is closed")
+                    if self._idle:
+                        environment = self._idle.pop()
+                        fresh = False
+                        break
+                    if len(self._all) < self.max_environments:
+                        self._created += 1
+                        environment = ExecutionEnvironment(
+                            self.function,
+                            rie=self._rie,
+                            python=self._python,
+                            endpoint_url=self._endpoint_url,
+                            log=self._log,
+                            number=self._created,
+                            overrides=self._overrides,
+                        )
+                        self._all.append(environment)
+                        fresh = True
+                        break
+                    self._condition.wait()
+            if fresh:
+                try:
+                    environment.start()
+                except BaseException:
+                    self._drop(environment)
+                    raise
+                return environment
+            if environment.alive():
+                return environment
+            # It died while idle (between invocations): Lambda would never hand it an invoke.
+            self._drop(environment)
+
+    def _drop(self, environment: ExecutionEnvironment) -> None:
+        """Forget an environment that died and reap what is left of it (by pid)."""
+        with self._condition:
+            if environment not in self._all:
+                return
+            self._all.remove(environment)
+            if environment in self._idle:
+                self._idle.remove(environment)
+            self.deaths += 1
+            self._condition.notify_all()
+        environment.stop()
+
+    def _watch(self) -> None:
+        """Reap environments that died, busy or idle, as soon as they do (RIE is this process's child: an exited
+        one stays a zombie until waited for); an invoke on one that died fails at once instead of hanging."""
+        while not self._closed.wait(self.WATCH_INTERVAL_SECONDS):
+            for environment in self.environments():
+                if not environment.alive():
+                    self._drop(environment)
 
     def close(self) -> None:
         """Stop every environment (by pid) and close the log."""
+        self._closed.set()
         with self._condition:
-            self._closed = True
             environments, self._all, self._idle = list(self._all), [], []
             self._condition.notify_all()
+        self._watcher.join(timeout=5)
         for environment in environments:
             environment.stop()
         self._log.close()

@@ -96,17 +96,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.on_response(event, result)
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name != "content-length":
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        write_response(self, status, headers, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The handler logs each request itself, without payloads; the default access log adds nothing.
         return
+
+
+#: Headers a response's writer sets itself (from the body it sends) or that concern one connection only.
+_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def write_response(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    """Send one whole response (header names lower-cased) on a keep-alive connection: its own content-length."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        if name not in _HOP_HEADERS:
+            handler.send_header(name, value)
+    handler.send_header("content-length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 class LocalGateway(ThreadingHTTPServer):

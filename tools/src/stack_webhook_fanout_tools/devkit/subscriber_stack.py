@@ -2,10 +2,11 @@
 
 moto cannot deploy that template (SNS subscriptions, imports), so :func:`provision_subscriber` creates what it
 declares over the AWS APIs: the entity guard's table (key schema and TTL attribute from the template), the dead-letter
-queue, the queue with the template's redrive policy and visibility timeout, and one subscription per
-``AWS::SNS::Subscription`` of the template with its attributes (raw delivery, filter policy with the parameter's
-default). :func:`subscriber_environment` is the function's environment as the template sets it, pointed at the
-emulator. ``make dev-subscriber`` and the tests use both, so they run what the template deploys.
+queue, the queue with the template's redrive policy and visibility timeout, the subscriptions' dead-letter queue, and
+one subscription per ``AWS::SNS::Subscription`` of the template with its attributes (raw delivery, filter policy with
+the parameter's default, redrive policy). :func:`subscriber_environment` is the function's environment as the
+template sets it, pointed at the emulator. ``make dev-subscriber`` and the tests use both, so they run what the
+template deploys.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 TABLE_LOGICAL_ID: Final = "GuardTable"
 QUEUE_LOGICAL_ID: Final = "EventsQueue"
+SUBSCRIPTION_DLQ_LOGICAL_ID: Final = "SubscriptionDeadLetterQueue"
+_SUBSCRIPTION_DLQ_ARN: Final = {"Fn::GetAtt": [SUBSCRIPTION_DLQ_LOGICAL_ID, "Arn"]}
 FUNCTION_LOGICAL_ID: Final = "ConsumerFunction"
 _IMPORT_PREFIX: Final = "${SourceStackName}-"
 _TYPES_OF_LOGICAL_IDS: Final = {logical_id: t for t, logical_id in TOPIC_LOGICAL_IDS.items()}
@@ -40,6 +43,8 @@ class LocalSubscriber:
     queue_url: str
     queue_arn: str
     dead_letter_queue_url: str
+    #: Where SNS keeps what it could not deliver to the queue (every subscription's RedrivePolicy).
+    subscription_dead_letter_queue_url: str
     table_name: str
     max_receive_count: int
     visibility_timeout: int
@@ -119,24 +124,32 @@ def provision_subscriber(
         },
     )["QueueUrl"]
     queue_arn = _queue_arn(stack, queue_url)
+    subscription_dead_letter_url = sqs.create_queue(QueueName=f"{name}-subscription-dlq")["QueueUrl"]
+    subscription_dead_letter_arn = _queue_arn(stack, subscription_dead_letter_url)
 
     for subscription in cfn_template.resources_of_type(template, "AWS::SNS::Subscription").values():
         properties = subscription["Properties"]
+        attributes = {
+            "RawMessageDelivery": str(properties["RawMessageDelivery"]).lower(),
+            "FilterPolicyScope": properties["FilterPolicyScope"],
+            "FilterPolicy": json.dumps(resolved_filter_policy(template, properties["FilterPolicy"])),
+        }
+        if properties.get("RedrivePolicy") == {"deadLetterTargetArn": _SUBSCRIPTION_DLQ_ARN}:
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": subscription_dead_letter_arn})
+        elif "RedrivePolicy" in properties:
+            raise cfn_template.TemplateError(f"unexpected subscription RedrivePolicy: {properties['RedrivePolicy']}")
         sns.subscribe(
             TopicArn=stack.topic_arns[imported_event_type(properties["TopicArn"])],
             Protocol=properties["Protocol"],
             Endpoint=queue_arn,
-            Attributes={
-                "RawMessageDelivery": str(properties["RawMessageDelivery"]).lower(),
-                "FilterPolicyScope": properties["FilterPolicyScope"],
-                "FilterPolicy": json.dumps(resolved_filter_policy(template, properties["FilterPolicy"])),
-            },
+            Attributes=attributes,
         )
     return LocalSubscriber(
         name=name,
         queue_url=queue_url,
         queue_arn=queue_arn,
         dead_letter_queue_url=dead_letter_url,
+        subscription_dead_letter_queue_url=subscription_dead_letter_url,
         table_name=table_name,
         max_receive_count=receives,
         visibility_timeout=visibility,
