@@ -94,6 +94,9 @@ class _CallState(threading.local):
     deadline: float | None = None
     reserve: float = 0.0
     answer_unknown: bool = False
+    # Attempts of the current (or last) call whose answer was lost or a 5xx: each may have taken effect, so a call
+    # that succeeded after them may have taken effect more than once (a Publish: copies on the topic).
+    unknown_attempts: int = 0
 
 
 _state: Final = _CallState()
@@ -202,6 +205,8 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
         time. The first attempt starts the call's record afresh."""
         if caught_exception is None and response and response[0].status_code < 300:
             _state.answer_unknown = False  # the common case: the call succeeded, nothing to remember
+            if attempts == 1:
+                _state.unknown_attempts = 0
             return
         status = response[0].status_code if response else None
         throttled = False
@@ -214,6 +219,7 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
             throttled = status == 429 or code in _THROTTLING_CODES
             failed, unknown = throttled, False
         _state.answer_unknown = unknown or (attempts > 1 and _state.answer_unknown)
+        _state.unknown_attempts = (_state.unknown_attempts if attempts > 1 else 0) + unknown
         scale = _THROTTLED_BACKOFF_SCALE if throttled else _BACKOFF_SCALE
         if failed and _budget() < scale * 2 ** (attempts - 1) + attempt_seconds:
             detail = type(caught_exception).__name__ if caught_exception else f"HTTP {status}"
@@ -224,6 +230,12 @@ def _after_attempt(service: str, attempt_seconds: float) -> Any:
             )
 
     return needs_retry
+
+
+def unconfirmed_attempts() -> int:
+    """How many attempts of the last call made on this thread through a client of :func:`track_calls` ended
+    without an answer or with a 5xx before the attempt that succeeded: each may have taken effect too."""
+    return _state.unknown_attempts
 
 
 def track_calls(client: Any, service: str) -> None:

@@ -23,6 +23,8 @@ One item per svix-id::
     attempts          N  claims made over the record's life, retries included
     published_at      N  epoch seconds, once published
     topic_arn, message_id  S  where it went
+    unconfirmed_publish_attempts  N  only when a publish succeeded after attempts whose answer was lost or a 5xx
+                         (botocore's retries): SNS may hold that many more copies
     expires_at        N  epoch seconds, the table's TTL attribute (retention)
 """
 
@@ -130,6 +132,15 @@ _CLAIM_UPDATE: Final = (
     # A record of before compression loses its plain body: one copy, in body_zlib.
     "received_at = if_not_exists(received_at, :now) REMOVE body, published_at, topic_arn, message_id "
     "ADD attempts :one"
+)
+_MARK_UPDATE: Final = (
+    "SET #status = :published, published_at = :now, topic_arn = :topic, message_id = :mid "
+    "REMOVE claim_token, lease_expires_at"
+)
+# ADD, across claims: a retry of the mark whose first answer was lost counts twice, which errs on the side of saying
+# that a copy may exist.
+_MARK_UPDATE_WITH_UNCONFIRMED: Final = _MARK_UPDATE.replace(
+    " REMOVE ", " ADD unconfirmed_publish_attempts :unconfirmed REMOVE ", 1
 )
 # The same write for an event whose svix-id told its creation time.
 _CLAIM_UPDATE_WITH_CREATED_AT: Final = _CLAIM_UPDATE.replace("SET ", "SET event_created_at = :created, ", 1)
@@ -244,27 +255,33 @@ class EventStore:
         attempts = int(response.get("Attributes", {}).get("attempts", {}).get("N", "1"))
         return Claim(event_id=event_id, token=token, attempt=attempts)
 
-    def mark_published(self, claim: Claim, *, topic_arn: str, message_id: str) -> bool:
-        """Record the publication. Returns False if the claim was lost to another delivery (lease overrun)."""
+    def mark_published(self, claim: Claim, *, topic_arn: str, message_id: str, unconfirmed_attempts: int = 0) -> bool:
+        """Record the publication. Returns False if the claim was lost to another delivery (lease overrun).
+
+        ``unconfirmed_attempts`` (attempts of the publish that SNS may have accepted before the one it answered) are
+        added to the record's ``unconfirmed_publish_attempts``: the topic may hold that many more copies.
+        """
+        values: dict[str, Any] = {
+            ":published": {"S": STATUS_PUBLISHED},
+            ":now": _num(self._clock()),
+            ":topic": {"S": topic_arn},
+            ":mid": {"S": message_id},
+            ":token": {"S": claim.token},
+        }
+        update = _MARK_UPDATE
+        if unconfirmed_attempts:
+            values[":unconfirmed"] = {"N": str(unconfirmed_attempts)}
+            update = _MARK_UPDATE_WITH_UNCONFIRMED
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key={"event_id": {"S": claim.event_id}},
-                UpdateExpression=(
-                    "SET #status = :published, published_at = :now, topic_arn = :topic, message_id = :mid "
-                    "REMOVE claim_token, lease_expires_at"
-                ),
+                UpdateExpression=update,
                 # "OR message_id": a retry of this very write whose first attempt succeeded (the response was lost)
                 # finds the token removed and must still count as done, not as a claim lost to another delivery.
                 ConditionExpression="claim_token = :token OR message_id = :mid",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":published": {"S": STATUS_PUBLISHED},
-                    ":now": _num(self._clock()),
-                    ":topic": {"S": topic_arn},
-                    ":mid": {"S": message_id},
-                    ":token": {"S": claim.token},
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

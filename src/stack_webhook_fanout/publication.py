@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .aws_calls import leaving_time_for
+from .aws_calls import leaving_time_for, unconfirmed_attempts
 from .errors import DependencyError
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ class Publication:
     #: Why the mark failed (DynamoDB's error), or None: with ``recorded`` False and no error, the claim was lost to
     #: another delivery (the lease ran out before the mark).
     mark_error: DependencyError | None = None
+    #: Attempts of this publish that SNS may have accepted before the one it answered (botocore retried after a
+    #: lost answer or a 5xx): each may be one more copy on the topic, and the record says how many.
+    unconfirmed_attempts: int = 0
 
 
 def publish_claimed(
@@ -57,10 +60,13 @@ def publish_claimed(
         if not exc.may_have_succeeded:
             store.release(claim)
         raise
+    unconfirmed = unconfirmed_attempts()
     try:
-        marked = store.mark_published(claim, topic_arn=topic_arn, message_id=message_id)
+        marked = store.mark_published(
+            claim, topic_arn=topic_arn, message_id=message_id, unconfirmed_attempts=unconfirmed
+        )
     except DependencyError as exc:
         # The record stays claimed with this claim's token (publication unknown): only a redelivery after its lease,
         # or a replay that asks for such records, could publish again.
-        return Publication(message_id=message_id, recorded=False, mark_error=exc)
-    return Publication(message_id=message_id, recorded=marked)
+        return Publication(message_id=message_id, recorded=False, mark_error=exc, unconfirmed_attempts=unconfirmed)
+    return Publication(message_id=message_id, recorded=marked, unconfirmed_attempts=unconfirmed)

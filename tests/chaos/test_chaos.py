@@ -353,10 +353,15 @@ def test_a_second_copy_only_where_an_environment_died_or_a_publish_answer_was_un
     explained = run.chaos.died | unknown_publish_answers(run.exchanges)
     duplicated = {e: len(c) for e, c in run.copies.items() if len(c) > 1}
     assert {e: n for e, n in duplicated.items() if e not in explained} == {}
-    # the record shows it: more than one claim was made
-    claims = {e: int(run.records.get(e, {}).get("attempts") or 0) for e in duplicated}
-    # event id -> (copies, claims) where the record shows a single claim
-    assert {e: (n, claims[e]) for e, n in duplicated.items() if claims[e] < 2} == {}
+    # the record shows it: each claim published at most once, and each publish attempt SNS may have accepted before
+    # the one it answered (botocore's retry after a lost answer or a 5xx) is counted on the record
+    disclosed = {
+        e: int(run.records.get(e, {}).get("attempts") or 0)
+        + int(run.records.get(e, {}).get("unconfirmed_publish_attempts") or 0)
+        for e in duplicated
+    }
+    # event id -> (copies, copies the record accounts for) where the record shows fewer
+    assert {e: (n, disclosed[e]) for e, n in duplicated.items() if disclosed[e] < n} == {}
 
 
 def test_no_claim_is_released_after_sns_took_the_publication(run: ChaosRun) -> None:

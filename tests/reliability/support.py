@@ -215,11 +215,35 @@ class AcceptedThenServerError:
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.attempts += 1
         if self.attempts == 1:
-            body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-            forwarded = urllib.request.Request(request.url, data=body, headers=dict(request.headers), method="POST")
-            with urllib.request.urlopen(forwarded, timeout=10) as accepted:
-                assert accepted.status == 200
+            forward_to_emulator(request)
         return sns_error_answer(request, 500, "InternalError")
+
+
+@dataclass
+class FirstPublishAttemptUnconfirmed:
+    """A ``before-send`` hook on SNS Publish: the first attempt really reaches the emulator (which stores and delivers
+    the message), then its answer is lost (``"lost"``: a read timeout) or is a 500 (``"server_error"``). botocore
+    retries, and its retry goes through as usual: one call that succeeded, two copies on the topic."""
+
+    answer: str
+    attempts: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        self.attempts += 1
+        if self.attempts > 1:
+            return None  # botocore sends it
+        forward_to_emulator(request)
+        if self.answer == "lost":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        return sns_error_answer(request, 500, "InternalError")
+
+
+def forward_to_emulator(request: Any) -> None:
+    """Send a botocore request to the emulator as it is and check that it was taken."""
+    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+    forwarded = urllib.request.Request(request.url, data=body, headers=dict(request.headers), method="POST")
+    with urllib.request.urlopen(forwarded, timeout=10) as accepted:
+        assert accepted.status == 200
 
 
 @dataclass

@@ -205,6 +205,21 @@ def test_mark_published_item_fields(store: EventStore, dynamodb: Any, events_tab
     assert stored_body(record) == BODY.encode()
 
 
+def test_mark_published_records_unconfirmed_publish_attempts_only_when_there_were_some(
+    store: EventStore, dynamodb: Any, events_table: str
+) -> None:
+    # a publish that succeeded at its first attempt: no attribute
+    held = new_claim(store)
+    assert store.mark_published(held, topic_arn="arn:topic", message_id="m")
+    assert "unconfirmed_publish_attempts" not in plain_item(raw_item(dynamodb, events_table))
+
+    # a publish botocore retried after two attempts SNS may have taken: the record says two more copies may exist
+    other = new_claim(store, "msg_other")
+    assert store.mark_published(other, topic_arn="arn:topic", message_id="m2", unconfirmed_attempts=2)
+    record = plain_item(raw_item(dynamodb, events_table, "msg_other"))
+    assert (record["status"], record["unconfirmed_publish_attempts"]) == (STATUS_PUBLISHED, 2)
+
+
 def test_mark_published_repeated_after_a_lost_response_is_done(store: EventStore) -> None:
     # botocore retries a write whose response was lost: the repeat of the same publication must not read as a
     # claim lost to another delivery
