@@ -92,7 +92,17 @@ def test_token_bucket_counts_time_already_passed_towards_the_next_token() -> Non
     assert bucket.acquire() == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (1, 0.5)])
+def test_token_bucket_keeps_a_fractional_rate_exact() -> None:
+    fake = FakeTime()
+    bucket = TokenBucket(2.5, clock=fake.clock, sleep=fake.sleep)
+
+    for _ in range(3):
+        bucket.acquire()
+
+    assert fake.sleeps == pytest.approx([0.4, 0.4])
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (0.0001, 1), (1, 0.5), (1, 1.5)])
 def test_token_bucket_rejects_impossible_settings(rate: float, burst: float) -> None:
     with pytest.raises(SelectionError):
         TokenBucket(rate, burst)

@@ -32,8 +32,8 @@ retry of it is answered as a duplicate.
 Nothing here prints or logs a body: bodies hold personal data.
 
 Modules, one job each: ``target`` (the stack's outputs), ``times`` (command-line times), ``selection`` (what to read,
-the Scan filter), ``records`` (reading the table, old and new records), ``pacing`` (the rate limit, a token
-bucket), ``progress`` (tqdm's bar), ``replayer`` (the replay itself).
+the Scan filter), ``records`` (reading the table, old and new records), ``pacing`` (the rate limit,
+pyrate-limiter's token bucket), ``progress`` (tqdm's bar), ``replayer`` (the replay itself).
 """
 
 from stack_webhook_fanout.event_store import RecordState
