@@ -17,15 +17,14 @@ through a tunnel).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from stack_webhook_fanout_tools.devkit.dev_console import (
     LocalSettings,
+    load_handler_file,
     print_request,
     say,
     scrub_aws_environment,
@@ -33,6 +32,7 @@ from stack_webhook_fanout_tools.devkit.dev_console import (
     stop_on_signals,
     subscribe_viewer,
     watch_deliveries,
+    wind_down,
     write_outputs,
 )
 from stack_webhook_fanout_tools.devkit.emulator import (
@@ -41,9 +41,6 @@ from stack_webhook_fanout_tools.devkit.emulator import (
 )
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalGateway
 from stack_webhook_fanout_tools.devkit.moto_server import MotoServer
-
-if TYPE_CHECKING:
-    from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -67,15 +64,6 @@ def route_function_output(log_path: Path | None) -> None:
     with log_path.open("w") as log:
         os.dup2(log.fileno(), sys.stdout.fileno())
     sys.stdout.reconfigure(line_buffering=True)  # a line reaches the file as soon as it is written (tail -f)
-
-
-def load_handler() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ingest_app", REPO_ROOT / "functions" / "ingest" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
@@ -107,7 +95,7 @@ def main() -> int:
             return 1
         stack = provision(endpoint, secret_value=secret, template_path=REPO_ROOT / "template.yaml")
         use_stack(stack)
-        app = load_handler()
+        app = load_handler_file(REPO_ROOT / "functions" / "ingest" / "app.py", "ingest_app")
 
         queue_url = subscribe_viewer(stack)
         watcher = threading.Thread(target=watch_deliveries, args=(stack, queue_url, stop), daemon=True)
@@ -132,15 +120,7 @@ def main() -> int:
         )
         return serve_until_stopped(stop, emulator)
     finally:
-        stop.set()
-        if gateway is not None:
-            gateway.shutdown()
-            gateway.server_close()
-        emulator.stop()
-        if watcher is not None:
-            watcher.join(timeout=5)
-        outputs_path.unlink(missing_ok=True)
-        say("stopped")
+        wind_down(stop, emulator=emulator, outputs_path=outputs_path, gateway=gateway, watcher=watcher)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from stack_webhook_fanout_tools.devkit.dev_console import (
     stop_on_signals,
     subscribe_viewer,
     watch_deliveries,
+    wind_down,
     write_outputs,
 )
 from stack_webhook_fanout_tools.devkit.emulator import emulator_session
@@ -151,17 +152,7 @@ def main() -> int:
         say(str(exc))
         return 130 if stop.is_set() else 1
     finally:
-        stop.set()
-        if gateway is not None:
-            gateway.shutdown()
-            gateway.server_close()
-        if pool is not None:
-            pool.close()
-        emulator.stop()
-        if watcher is not None:
-            watcher.join(timeout=5)
-        outputs_path.unlink(missing_ok=True)
-        say("stopped")
+        wind_down(stop, emulator=emulator, outputs_path=outputs_path, gateway=gateway, pool=pool, watcher=watcher)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack_webhook_fanout_tools.devkit.dev_console import say
+from stack_webhook_fanout_tools.devkit.dev_console import load_handler_file, say
 from stack_webhook_fanout_tools.devkit.emulator import LocalStack
 from stack_webhook_fanout_tools.devkit.local_gateway import LocalContext
 from stack_webhook_fanout_tools.devkit.sqs_event_source import SqsEventSource
 from stack_webhook_fanout_tools.devkit.subscriber_stack import provision_subscriber, subscriber_environment
 
 if TYPE_CHECKING:
-    from types import FrameType, ModuleType
+    from types import FrameType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBER_DIR = REPO_ROOT / "examples" / "subscriber"
@@ -57,17 +57,6 @@ def use_emulator_only(environment: dict[str, str]) -> None:
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
-def load_consumer() -> ModuleType:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("subscriber_app", SUBSCRIBER_DIR / "src" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> int:
     outputs_path = Path(os.environ.get("DEV_OUTPUTS", ".local/outputs.json"))
     if not outputs_path.exists():
@@ -77,7 +66,7 @@ def main() -> int:
     stack = LocalStack.from_outputs(json.loads(outputs_path.read_text()))
     subscriber = provision_subscriber(stack, TEMPLATE, name=NAME, visibility_timeout=visibility)
     use_emulator_only(subscriber_environment(stack, subscriber, TEMPLATE))
-    consumer = load_consumer()
+    consumer = load_handler_file(SUBSCRIBER_DIR / "src" / "app.py", "subscriber_app")
     source = SqsEventSource(stack.client("sqs"), subscriber.queue_url, region=stack.region, wait_seconds=1)
 
     stop = threading.Event()

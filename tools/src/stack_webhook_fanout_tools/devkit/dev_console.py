@@ -3,6 +3,7 @@ safety that keeps it off real AWS accounts, the delivery viewer and the outputs 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -19,9 +20,11 @@ from .local_gateway import json_body
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import FrameType
+    from types import FrameType, ModuleType
 
     from .emulator import LocalStack
+    from .lambda_runtime import FunctionPool
+    from .local_gateway import LocalGateway
     from .moto_server import MotoServer
 
 # Anything a user configured that could point boto3 at a real account is removed from this process.
@@ -142,3 +145,37 @@ def serve_until_stopped(stop: threading.Event, emulator: MotoServer) -> int:
             say("the emulator stopped; shutting down")
             return 1
     return 0
+
+
+def wind_down(
+    stop: threading.Event,
+    *,
+    emulator: MotoServer,
+    outputs_path: Path,
+    gateway: LocalGateway | None = None,
+    pool: FunctionPool | None = None,
+    watcher: threading.Thread | None = None,
+) -> None:
+    """Stop a local session in order: requests first, then the function's environments, then the emulator; then
+    the delivery viewer and the outputs file (it holds the webhook secret)."""
+    stop.set()
+    if gateway is not None:
+        gateway.shutdown()
+        gateway.server_close()
+    if pool is not None:
+        pool.close()
+    emulator.stop()
+    if watcher is not None:
+        watcher.join(timeout=5)
+    outputs_path.unlink(missing_ok=True)
+    say("stopped")
+
+
+def load_handler_file(path: Path, name: str) -> ModuleType:
+    """Import a function's handler file by its path, as the Lambda runtime does (it is not in a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
