@@ -125,19 +125,23 @@ def measure_cold(
 
 
 # --- 2. warm path -----------------------------------------------------------------------------------------------------
-def measure_warm(
-    tmp: Path, env: dict[str, str], stack: Any, secret: str, counts: dict[str, Any], n: int, rounds: int
-) -> dict[str, Any]:
-    job = {
+def warm_path_job(stack: Any, secret: str, counts: dict[str, Any]) -> dict[str, Any]:
+    """What every warm-path child (timed and counted in instructions) is told: the handler, the event, the secret
+    and the recorded AWS answers it replays instead of calling the emulator."""
+    return {
         "app_path": str(APP_PATH),
         "event_type": BENCH_EVENT_TYPE,
         "secret": secret,
         "secret_arn": stack.secret_arn,
         "calls": counts["templates"],
         "client_config": CLIENT_CONFIG,
-        "events_per_round": n,
-        "rounds": rounds,
     }
+
+
+def measure_warm(
+    tmp: Path, env: dict[str, str], stack: Any, secret: str, counts: dict[str, Any], n: int, rounds: int
+) -> dict[str, Any]:
+    job = {**warm_path_job(stack, secret, counts), "events_per_round": n, "rounds": rounds}
     warm: dict[str, Any] = run_json([str(BENCH_DIR / "warm_child.py"), str(write_job(tmp, job))], env, timeout=600)
     return warm
 
@@ -152,16 +156,7 @@ def measure_instructions(
         return None
     result: dict[str, Any] = {"events": n}
     for loop in ("handler", "calls", "bare"):
-        job = {
-            "app_path": str(APP_PATH),
-            "event_type": BENCH_EVENT_TYPE,
-            "secret": secret,
-            "secret_arn": stack.secret_arn,
-            "calls": counts["templates"],
-            "client_config": CLIENT_CONFIG,
-            "events": n,
-            "loop": loop,
-        }
+        job = {**warm_path_job(stack, secret, counts), "events": n, "loop": loop}
         done = subprocess.run(
             [
                 valgrind,
