@@ -58,6 +58,7 @@ class Upgrade:
     replacing: list[str]
     published_before: dict[str, Any]  # svix-id -> (headers, body) sent through the previous release
     status_after: str
+    previous_stateful: frozenset[str]  # the stateful logical ids of the previous release's template
 
 
 def physical_ids(deployed: Deployed) -> dict[str, str]:
@@ -183,6 +184,7 @@ def upgrade(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Upg
         replacing,
         published_before,
         status_after,
+        frozenset(STATEFUL_LOGICAL_IDS & set(load_template(old_template)["Resources"])),
     )
 
 
@@ -199,9 +201,20 @@ def test_the_change_set_removes_and_replaces_no_stateful_resource(upgrade: Upgra
 
 
 def test_every_stateful_resource_and_topic_arn_is_the_same_after_the_upgrade(upgrade: Upgrade) -> None:
+    # every stateful resource of the previous release was deployed, and keeps its physical id
     kept = STATEFUL_LOGICAL_IDS & set(upgrade.physical_before)
-    assert kept == STATEFUL_LOGICAL_IDS
+    assert kept == upgrade.previous_stateful
     assert {lid: upgrade.physical_after.get(lid) for lid in kept} == {lid: upgrade.physical_before[lid] for lid in kept}
+    # and the ones this version adds (the issue.* topics) exist after it
+    added = STATEFUL_LOGICAL_IDS - upgrade.previous_stateful
+    assert added == {
+        "IssueCreatedTopic",
+        "IssueRegressedTopic",
+        "IssueResolvedTopic",
+        "IssueIgnoredTopic",
+        "IssueMergedTopic",
+    }
+    assert added <= set(upgrade.physical_after)
     topic_outputs = {key for key in upgrade.outputs_before if key.endswith("TopicArn")}
     assert len(topic_outputs) >= 14
     assert {k: upgrade.outputs_after[k] for k in topic_outputs} == {k: upgrade.outputs_before[k] for k in topic_outputs}

@@ -216,7 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
         # The emulator's server and date headers would come twice (send_response adds this server's).
-        write_response(self, status, {k: v for k, v in headers.items() if k not in ("server", "date")}, body)
+        try:
+            write_response(self, status, {k: v for k, v in headers.items() if k not in ("server", "date")}, body)
+        except (BrokenPipeError, ConnectionResetError):
+            # the caller is gone: its environment was killed, or its read timed out. Not an error of the proxy's
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         return
