@@ -111,6 +111,7 @@ def test_the_guard_imports_only_the_standard_library_and_botocore() -> None:
     assert {"pydantic", "pydantic_core", "aws_lambda_powertools", "boto3", "standardwebhooks"}.isdisjoint(top)
     assert ours == {
         "stack_webhook_fanout.entity_guard",
+        "stack_webhook_fanout.entity_decisions",
         "stack_webhook_fanout.entities",
         "stack_webhook_fanout.event_time",
     }
