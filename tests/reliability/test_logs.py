@@ -52,9 +52,12 @@ def _personal_values() -> dict[str, str]:
 
 
 def _occurs(value: str, text: str) -> bool:
-    """Whether ``value`` occurs in ``text`` as itself: a two-letter code only where no letter touches it."""
+    """Whether ``value`` occurs in ``text`` as itself: a two-letter code only where no letter or digit touches it.
+
+    Digits count too: the run's random ids (base62 svix-ids, tokens) contain "…7US2…" now and then, which is no
+    country code; a logged one would stand between quotes or spaces."""
     if len(value) <= 3:
-        return re.search(rf"(?<![A-Za-z]){re.escape(value)}(?![A-Za-z])", text) is not None
+        return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
     return value in text
 
 
