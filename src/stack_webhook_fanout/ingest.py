@@ -175,8 +175,8 @@ class IngestService:
             # Our lease ran out and another delivery holds the claim now: it may publish a second copy.
             logger.warning("claim was taken over before the publication was recorded")
         if publication.unconfirmed_attempts:
-            # botocore retried the publish after an answer that was lost or a 5xx: SNS may hold more copies; the
-            # record says how many (unconfirmed_publish_attempts).
+            # botocore retried the publish after an answer that was lost or a 5xx: SNS may hold more copies. A marked
+            # record says how many (unconfirmed_publish_attempts); an unmarked one reads "publication unknown".
             logger.warning(
                 "published after attempts whose answer was lost or a 5xx",
                 extra={"unconfirmed_attempts": publication.unconfirmed_attempts},
